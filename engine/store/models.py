@@ -1,0 +1,248 @@
+"""Database tables of oospath (SQLAlchemy 2 ORM). The schema itself comes from Alembic.
+
+One table per concept: deployments and process definitions (the spec stored once per
+deployment), process instances (state without spec, optimistic version), the task
+projection (so task lists never deserialize a workflow), timers, the outbox, the
+append-only audit trail, and the GMP domain (products, specifications, batches,
+cases, notifications, records).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from engine.store.types import UtcDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bundle_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    deployed_at: Mapped[datetime]
+    deployed_by: Mapped[str] = mapped_column(String(200))
+
+
+class DeploymentFile(Base):
+    __tablename__ = "deployment_files"
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(300), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+
+
+class ProcessDefinition(Base):
+    __tablename__ = "process_definitions"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int]
+    name: Mapped[str | None] = mapped_column(String(300))
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[str] = mapped_column(Text)
+    elements: Mapped[dict[str, Any]]
+    forms: Mapped[dict[str, Any]]
+    deployed_at: Mapped[datetime]
+    deployed_by: Mapped[str] = mapped_column(String(200))
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instances"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    state: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_at: Mapped[datetime]
+    started_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    end_event: Mapped[str | None] = mapped_column(String(200))
+    __mapper_args__ = {"version_id_col": version}
+
+
+class TaskRow(Base):
+    """Projection of the instance's human and worker tasks, queryable without SpiffWorkflow."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_state_role", "state", "role"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(100))
+    element_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(20))  # user | service
+    role: Mapped[str | None] = mapped_column(String(50))
+    form: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20))  # ready | waiting | completed | cancelled
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    assignee: Mapped[str | None] = mapped_column(String(200))
+    completed_at: Mapped[datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class Timer(Base):
+    __tablename__ = "timers"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the timer task's id
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    element_id: Mapped[str] = mapped_column(String(200))
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # waiting | fired | cancelled
+    fired_at: Mapped[datetime | None]
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(36), unique=True)
+    routing_key: Mapped[str] = mapped_column(String(200))
+    body: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    published_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class ProcessedMessage(Base):
+    """Idempotence: a consumer records each message id in the transaction of its effect."""
+
+    __tablename__ = "processed_messages"
+    consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    processed_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """Append-only; each row carries the hash of the previous row of its stream."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stream: Mapped[str] = mapped_column(String(64), index=True)
+    instance_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(50))
+    action: Mapped[str] = mapped_column(String(100))
+    element_id: Mapped[str | None] = mapped_column(String(200))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    data_before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    data_after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ProductRow(Base):
+    __tablename__ = "products"
+    code: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(30))
+    cell_tissue_based: Mapped[bool] = mapped_column(Boolean)
+    atmp_class: Mapped[str] = mapped_column(String(100))
+
+
+class SpecificationRow(Base):
+    __tablename__ = "specifications"
+    __table_args__ = (UniqueConstraint("product_code", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_code: Mapped[str] = mapped_column(ForeignKey("products.code"), index=True)
+    version: Mapped[int]
+    effective_from: Mapped[datetime]
+    limits: Mapped[list[Any]]
+
+
+class BatchRow(Base):
+    __tablename__ = "batches"
+    batch_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    product_code: Mapped[str] = mapped_column(ForeignKey("products.code"), index=True)
+    manufactured_at: Mapped[datetime]
+    imported: Mapped[bool] = mapped_column(Boolean)
+    manufacturer: Mapped[str] = mapped_column(String(300))
+    importer: Mapped[str | None] = mapped_column(String(300))
+    mah: Mapped[str | None] = mapped_column(String(300))
+    treating_site: Mapped[str] = mapped_column(String(300))
+    treating_country: Mapped[str] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(30))
+
+
+class TestResultRow(Base):
+    __tablename__ = "test_results"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.batch_id"), index=True)
+    attribute: Mapped[str] = mapped_column(String(200))
+    value: Mapped[float | None] = mapped_column(Float)
+    text: Mapped[str | None] = mapped_column(String(300))
+    unit: Mapped[str | None] = mapped_column(String(50))
+    reported_at: Mapped[datetime]
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), unique=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.batch_id"), index=True)
+    product_code: Mapped[str] = mapped_column(String(100))
+    product_kind: Mapped[str] = mapped_column(String(30))
+    specification_version: Mapped[int]
+    findings: Mapped[list[Any]]
+    parties: Mapped[dict[str, Any]]
+    exceptional_use_reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(30), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(50))
+    opened_at: Mapped[datetime]
+    opened_by: Mapped[str] = mapped_column(String(200))
+    closed_at: Mapped[datetime | None]
+
+
+class NotificationRow(Base):
+    """Delivery evidence of one notification (OOS-13 proof of when a party was told)."""
+
+    __tablename__ = "notifications"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    task_id: Mapped[str] = mapped_column(String(36), index=True)
+    party: Mapped[str] = mapped_column(String(100))
+    recipient: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(300))
+    requirement: Mapped[str | None] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(20))
+    message_id: Mapped[str] = mapped_column(String(300))
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    delivered_at: Mapped[datetime]
+
+
+class RecordRow(Base):
+    """A captured GMP record: content-addressed, never overwritten or deleted (OOS-17)."""
+
+    __tablename__ = "records"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(100))
+    record_type: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    captured_by: Mapped[str] = mapped_column(String(200))
+    captured_at: Mapped[datetime]
+    meta: Mapped[dict[str, Any]]
