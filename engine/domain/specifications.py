@@ -30,8 +30,8 @@ Pure Python: no I/O, no workflow engine, no database.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
@@ -139,9 +139,7 @@ class AttributeLimit:
 
     def _check_qualitative(self) -> None:
         if self.lower is not None or self.upper is not None:
-            raise SpecificationError(
-                f"{self.attribute}: a limit is either numeric or qualitative, not both"
-            )
+            raise SpecificationError(f"{self.attribute}: a limit is either numeric or qualitative, not both")
         accepted = tuple(self.accepted_results or ())
         if not accepted or any(not normalise_text(text) for text in accepted):
             raise SpecificationError(f"{self.attribute}: accepted results must be non-empty texts")
@@ -167,22 +165,24 @@ class AttributeLimit:
     def describe(self) -> str:
         """The limit as a physician reads it on the OOS information (OOS-04).
 
-        Examples: ``≥ 80 %``, ``< 5.0 EU/mL``, ``0.6–6.0 x10^8 cells``, ``no growth``.
+        Examples: ``≥ 80 %``, ``< 5.0 EU/mL``, ``0.6 to 6.0 x10^8 cells``, ``no growth``.
         """
         if self.accepted_results is not None:
             return " or ".join(self.accepted_results)
         return self._with_unit(self._describe_bounds())
 
     def _describe_bounds(self) -> str:
+        lower_op = "≥" if self.lower_inclusive else ">"
+        upper_op = "≤" if self.upper_inclusive else "<"
         lower = None if self.lower is None else format_number(Decimal(self.lower))
         upper = None if self.upper is None else format_number(Decimal(self.upper))
         if lower is not None and upper is not None:
             if self.lower_inclusive and self.upper_inclusive:
-                return f"{lower}–{upper}"
-            return f"{'≥' if self.lower_inclusive else '>'} {lower} and {'≤' if self.upper_inclusive else '<'} {upper}"
+                return f"{lower} to {upper}"
+            return f"{lower_op} {lower} and {upper_op} {upper}"
         if lower is not None:
-            return f"{'≥' if self.lower_inclusive else '>'} {lower}"
-        return f"{'≤' if self.upper_inclusive else '<'} {upper}"
+            return f"{lower_op} {lower}"
+        return f"{upper_op} {upper}"
 
     def _with_unit(self, text: str) -> str:
         return f"{text} {self.unit}" if self.unit else text
@@ -463,6 +463,3 @@ __all__ = [
     "normalise_text",
     "specification_in_force",
 ]
-
-# Kept for readers: a timedelta import is not needed at runtime.
-_ = (field, timedelta)

@@ -77,6 +77,8 @@ class ProcessInstance(Base):
     updated_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
     end_event: Mapped[str | None] = mapped_column(String(200))
+    case_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(100))
     __mapper_args__ = {"version_id_col": version}
 
 
@@ -180,6 +182,7 @@ class BatchRow(Base):
     manufacturer: Mapped[str] = mapped_column(String(300))
     importer: Mapped[str | None] = mapped_column(String(300))
     mah: Mapped[str | None] = mapped_column(String(300))
+    sponsor: Mapped[str | None] = mapped_column(String(300))
     treating_site: Mapped[str] = mapped_column(String(300))
     treating_country: Mapped[str] = mapped_column(String(2))
     status: Mapped[str] = mapped_column(String(30))

@@ -143,6 +143,7 @@ def upgrade() -> None:
     sa.Column('manufacturer', sa.String(length=300), nullable=False),
     sa.Column('importer', sa.String(length=300), nullable=True),
     sa.Column('mah', sa.String(length=300), nullable=True),
+    sa.Column('sponsor', sa.String(length=300), nullable=True),
     sa.Column('treating_site', sa.String(length=300), nullable=False),
     sa.Column('treating_country', sa.String(length=2), nullable=False),
     sa.Column('status', sa.String(length=30), nullable=False),
@@ -204,6 +205,8 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('end_event', sa.String(length=200), nullable=True),
+    sa.Column('case_id', sa.String(length=36), nullable=True),
+    sa.Column('batch_id', sa.String(length=100), nullable=True),
     sa.ForeignKeyConstraint(['definition_id'], ['process_definitions.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -211,6 +214,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_process_instances_definition_id'), ['definition_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_process_instances_process_key'), ['process_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_process_instances_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_process_instances_case_id'), ['case_id'], unique=False)
 
     op.create_table('test_results',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -323,6 +327,7 @@ def downgrade() -> None:
     op.drop_table('test_results')
     with op.batch_alter_table('process_instances', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_process_instances_status'))
+        batch_op.drop_index(batch_op.f('ix_process_instances_case_id'))
         batch_op.drop_index(batch_op.f('ix_process_instances_process_key'))
         batch_op.drop_index(batch_op.f('ix_process_instances_definition_id'))
 

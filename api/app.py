@@ -1,0 +1,67 @@
+"""Flask application factory: one blueprint per resource, problem+json errors."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, current_app
+
+from api.errors import register_error_handlers
+from engine.bootstrap import Oospath, bootstrap
+from engine.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the API.
+
+    Config keys (all optional): ``OOSPATH`` a ready container (tests), ``SETTINGS``,
+    ``CLOCK``, ``EMBEDDED_MESSAGING`` (default True: relay and workers run in-process
+    after each request; False when RabbitMQ workers run separately), ``DEPLOY_PROCESSES``
+    (default True: deploy ``processes/`` at start; a no-op when unchanged).
+    """
+    app = Flask(__name__)
+    app.config.update({"EMBEDDED_MESSAGING": True, "DEPLOY_PROCESSES": True})
+    app.config.update(config or {})
+    container: Oospath = app.config.get("OOSPATH") or bootstrap(
+        app.config.get("SETTINGS") or Settings(), app.config.get("CLOCK")
+    )
+    app.extensions["oospath"] = container
+    if app.config["DEPLOY_PROCESSES"]:
+        from oospath.demo import deploy_processes
+
+        deploy_processes(container)
+    if app.config["EMBEDDED_MESSAGING"]:
+        from workers.embedded import EmbeddedMessaging
+
+        messaging = EmbeddedMessaging(container)
+        app.extensions["oospath.messaging"] = messaging
+
+        @app.after_request
+        def _pump(response: Response) -> Response:
+            if response.status_code < 400 and _is_write():
+                messaging.pump()
+            return response
+
+    register_error_handlers(app)
+    _register_blueprints(app)
+    return app
+
+
+def _is_write() -> bool:
+    from flask import request
+
+    return request.method in ("POST", "PUT", "PATCH", "DELETE")
+
+
+def _register_blueprints(app: Flask) -> None:
+    from api.blueprints import cases, catalog, definitions, health, instances, openapi, tasks
+
+    for module in (health, openapi, definitions, catalog, instances, cases, tasks):
+        app.register_blueprint(module.bp)
+
+
+def container() -> Oospath:
+    return current_app.extensions["oospath"]

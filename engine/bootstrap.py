@@ -1,0 +1,42 @@
+"""Composition root: clock, database, runtime. The API, the CLI and workers start here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.bpmn.safe_expressions import safe_script_engine
+from engine.bpmn.serializer import InstanceSerializer
+from engine.clock import Clock, SystemClock
+from engine.services.cases import close_case_on_completion
+from engine.services.runtime import Runtime
+from engine.services.uow import UnitOfWork
+from engine.settings import Settings
+from engine.store.db import make_engine, session_factory, upgrade
+
+
+@dataclass
+class Oospath:
+    settings: Settings
+    clock: Clock
+    db: Engine
+    sessions: sessionmaker[Session]
+    runtime: Runtime
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions)
+
+
+def bootstrap(settings: Settings | None = None, clock: Clock | None = None, migrate: bool = True) -> Oospath:
+    settings = settings or Settings()
+    if settings.database_url.startswith("sqlite:///"):
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    clock = clock or SystemClock()
+    db = make_engine(settings.database_url)
+    if migrate:
+        upgrade(db)
+    runtime = Runtime(clock, InstanceSerializer(), safe_script_engine())
+    runtime.completion_hooks.append(close_case_on_completion)
+    return Oospath(settings, clock, db, session_factory(db), runtime)

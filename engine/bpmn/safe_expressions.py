@@ -1,0 +1,223 @@
+"""The only way diagram expressions run: an AST allow-list in front of ``eval``/``exec``.
+
+SpiffWorkflow evaluates every condition, script, timer expression, DMN cell, service-task
+parameter and message payload with plain ``eval``/``exec`` and full builtins, so
+``import os`` works in a script task, and swapping builtins alone (the RestrictedPython
+recipe) is escaped through ``().__class__.__base__.__subclasses__()``. Every escape of
+that family needs attribute access or a dunder name, so we refuse both outright, accept
+only the small set of constructs a process designer needs, and run what passes with
+builtins reduced to :data:`ALLOWED_FUNCTIONS`.
+
+The same check runs twice: at deploy (``engine.bpmn.loader``), so a designer learns about
+a bad expression before anything runs, and at run time (:class:`SafeEnvironment`), so
+code that reached the engine some other way (an old stored spec, a bug in the loader's
+walk) is still refused.
+
+Residual risk, accepted: resource exhaustion (``10 ** 10 ** 10``, ``"x" * 10 ** 10``) is
+not prevented by an allow-list; deployers of diagrams are authenticated designers.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from functools import lru_cache
+from typing import Any, Literal
+
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+
+Mode = Literal["eval", "exec"]
+
+# fmt: off
+ALLOWED_FUNCTIONS: frozenset[str] = frozenset({
+    "len", "min", "max", "sum", "any", "all", "abs", "round",
+    "str", "int", "float", "bool", "sorted", "list", "dict", "set", "tuple",
+})
+# fmt: on
+
+SAFE_BUILTINS: dict[str, Any] = {
+    **{name: getattr(builtins, name) for name in sorted(ALLOWED_FUNCTIONS)},
+    "True": True,
+    "False": False,
+    "None": None,
+}
+
+# Node types accepted without further inspection; anything absent is refused.
+_ALLOWED_NODES: tuple[type[ast.AST], ...] = (
+    ast.Expression,
+    ast.Module,
+    ast.Expr,
+    ast.Assign,
+    ast.AugAssign,
+    ast.If,
+    ast.Pass,
+    ast.Constant,
+    ast.Compare,
+    ast.BoolOp,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.IfExp,
+    ast.Subscript,
+    ast.Slice,
+    ast.List,
+    ast.Tuple,
+    ast.Dict,
+    ast.Set,
+    ast.Starred,
+    ast.JoinedStr,
+    ast.FormattedValue,
+    ast.keyword,
+    ast.expr_context,
+    ast.operator,
+    ast.unaryop,
+    ast.cmpop,
+    ast.boolop,
+)
+
+# Why a refused construct is refused, in words a process designer can act on.
+_REFUSALS: dict[type[ast.AST], str] = {
+    ast.Import: "import is not allowed",
+    ast.ImportFrom: "import is not allowed",
+    ast.Lambda: "lambda is not allowed",
+    ast.FunctionDef: "function definition (def) is not allowed",
+    ast.AsyncFunctionDef: "function definition (async def) is not allowed",
+    ast.ClassDef: "class definition is not allowed",
+    ast.ListComp: "comprehensions are not allowed (they create their own scope)",
+    ast.SetComp: "comprehensions are not allowed (they create their own scope)",
+    ast.DictComp: "comprehensions are not allowed (they create their own scope)",
+    ast.GeneratorExp: "generator expressions are not allowed (they create their own scope)",
+    ast.Global: "global declarations are not allowed",
+    ast.Nonlocal: "nonlocal declarations are not allowed",
+    ast.While: "while loops are not allowed (they may never end)",
+    ast.For: "for loops are not allowed",
+    ast.AsyncFor: "for loops are not allowed",
+    ast.Delete: "del is not allowed",
+    ast.Try: "try is not allowed",
+    ast.TryStar: "try is not allowed",
+    ast.Raise: "raise is not allowed",
+    ast.Assert: "assert is not allowed",
+    ast.With: "with is not allowed",
+    ast.AsyncWith: "with is not allowed",
+    ast.Yield: "yield is not allowed",
+    ast.YieldFrom: "yield is not allowed",
+    ast.Await: "await is not allowed",
+    ast.NamedExpr: "assignment expressions (:=) are not allowed",
+    ast.Match: "match statements are not allowed",
+    ast.AnnAssign: "annotated assignments are not allowed",
+}
+
+
+class UnsafeExpressionError(ValueError):
+    """An expression uses a construct outside the allow-list (or is not valid Python)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _AllowListChecker(ast.NodeVisitor):
+    """Raises :class:`UnsafeExpressionError` at the first construct outside the allow-list."""
+
+    def generic_visit(self, node: ast.AST) -> None:
+        if not isinstance(node, _ALLOWED_NODES):
+            raise UnsafeExpressionError(_refusal(node))
+        super().generic_visit(node)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        _check_identifier(node.id)
+
+    def visit_keyword(self, node: ast.keyword) -> None:
+        if node.arg is not None:
+            _check_identifier(node.arg)
+        self.visit(node.value)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        raise UnsafeExpressionError(f"attribute access '.{node.attr}' is not allowed")
+
+    def visit_Call(self, node: ast.Call) -> None:
+        if not isinstance(node.func, ast.Name):
+            self.visit(node.func)  # reports the attribute access or call inside it
+            raise UnsafeExpressionError("calling the result of an expression is not allowed")
+        if node.func.id not in ALLOWED_FUNCTIONS:
+            raise UnsafeExpressionError(
+                f"call of '{node.func.id}' is not allowed (allowed: {', '.join(sorted(ALLOWED_FUNCTIONS))})"
+            )
+        for child in [*node.args, *node.keywords]:
+            self.visit(child)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.generic_visit(node)
+        for target in node.targets:
+            _check_target(target)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.generic_visit(node)
+        _check_target(node.target)
+
+
+def _refusal(node: ast.AST) -> str:
+    return _REFUSALS.get(type(node), f"{type(node).__name__} is not allowed")
+
+
+def _check_identifier(name: str) -> None:
+    if name.startswith("_"):
+        raise UnsafeExpressionError(f"name '{name}' is not allowed (names starting with '_' are reserved)")
+
+
+def _check_target(target: ast.expr) -> None:
+    """Assignments may bind names, subscripts, or tuples/lists of those."""
+    if isinstance(target, ast.Tuple | ast.List):
+        for element in target.elts:
+            _check_target(element)
+    elif not isinstance(target, ast.Name | ast.Subscript):
+        raise UnsafeExpressionError(f"assignment to `{ast.unparse(target)}` is not allowed")
+
+
+@lru_cache(maxsize=4096)
+def _reason_refused(source: str, mode: Mode) -> str | None:
+    """The refusal reason for ``source``, or None if it is allowed (cached: sources repeat)."""
+    try:
+        tree = ast.parse(source, mode=mode)
+    except SyntaxError as error:
+        return f"not valid Python: {error.msg}"
+    except ValueError as error:  # e.g. NUL bytes in the source
+        return f"not valid Python: {error}"
+    try:
+        _AllowListChecker().visit(tree)
+    except UnsafeExpressionError as error:
+        return error.reason
+    return None
+
+
+def check_expression(source: str, mode: Mode) -> None:
+    """Raise :class:`UnsafeExpressionError` unless ``source`` is in the safe subset.
+
+    ``mode`` is ``'eval'`` for expressions (conditions, cells, parameters, timers) and
+    ``'exec'`` for scripts, which may also assign and use ``if`` statements.
+    """
+    reason = _reason_refused(source, mode)
+    if reason is not None:
+        raise UnsafeExpressionError(reason)
+
+
+class SafeEnvironment(TaskDataEnvironment):
+    """A script environment that checks every source and runs it with reduced builtins."""
+
+    def __init__(self) -> None:
+        super().__init__({"__builtins__": SAFE_BUILTINS})
+
+    def evaluate(self, expression: str, context: dict[str, Any], external_context: Any = None) -> Any:
+        check_expression(expression, "eval")
+        namespace = {**(external_context or {}), **context}
+        # Set last so that task data can never replace the builtins.
+        namespace["__builtins__"] = SAFE_BUILTINS
+        return eval(expression, namespace)
+
+    def execute(self, script: str, context: dict[str, Any], external_context: Any = None) -> bool:
+        check_expression(script, "exec")
+        return super().execute(script, context, external_context)
+
+
+def safe_script_engine() -> PythonScriptEngine:
+    """The script engine every oospath workflow must use."""
+    return PythonScriptEngine(environment=SafeEnvironment())

@@ -1,0 +1,94 @@
+"""The append-only, hash-chained audit trail (OOS-24, OOS-17).
+
+Each row stores the SHA-256 of its own content and of the previous row of its stream
+(one stream per process instance, plus ``system``), so a changed or removed row breaks
+the chain and :func:`verify_chain` finds it. The database refuses UPDATE and DELETE on
+the table (triggers from the first migration).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.services.identity import Actor
+from engine.store.models import AuditEntry
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    action: str
+    instance_id: str | None = None
+    case_id: str | None = None
+    element_id: str | None = None
+    task_id: str | None = None
+    data_before: dict[str, Any] | None = None
+    data_after: dict[str, Any] | None = None
+    reason: str | None = None
+
+
+def _row_hash(fields: dict[str, Any]) -> str:
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _hashed_fields(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "stream": entry.stream,
+        "instance_id": entry.instance_id,
+        "case_id": entry.case_id,
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "role": entry.role,
+        "action": entry.action,
+        "element_id": entry.element_id,
+        "task_id": entry.task_id,
+        "data_before": entry.data_before,
+        "data_after": entry.data_after,
+        "reason": entry.reason,
+        "prev_hash": entry.prev_hash,
+    }
+
+
+def append(session: Session, at: datetime, actor: Actor, event: AuditEvent, role: str | None = None) -> None:
+    stream = event.instance_id or "system"
+    prev = session.scalar(
+        select(AuditEntry.row_hash).where(AuditEntry.stream == stream).order_by(AuditEntry.id.desc()).limit(1)
+    )
+    entry = AuditEntry(
+        stream=stream,
+        instance_id=event.instance_id,
+        case_id=event.case_id,
+        at=at,
+        actor=actor.user,
+        role=role if role is not None else actor.primary_role,
+        action=event.action,
+        element_id=event.element_id,
+        task_id=event.task_id,
+        data_before=event.data_before,
+        data_after=event.data_after,
+        reason=event.reason,
+        prev_hash=prev or GENESIS,
+    )
+    entry.row_hash = _row_hash(_hashed_fields(entry))
+    session.add(entry)
+    session.flush()
+
+
+def verify_chain(entries: list[AuditEntry]) -> list[int]:
+    """Ids of rows whose hash or link to the previous row does not match (empty = intact)."""
+    broken: list[int] = []
+    prev = GENESIS
+    for entry in entries:
+        if entry.prev_hash != prev or entry.row_hash != _row_hash(_hashed_fields(entry)):
+            broken.append(entry.id)
+        prev = entry.row_hash
+    return broken

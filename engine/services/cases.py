@@ -1,0 +1,129 @@
+"""OOS cases: a pathway instance with its batch and parties attached (OOS-01, OOS-02)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.domain.authorities import national_requirement
+from engine.domain.specifications import CaseNotEligible, check_case_eligibility
+from engine.services import audit, catalog, definitions
+from engine.services.audit import AuditEvent
+from engine.services.errors import Conflict, NotFound, RuleViolation
+from engine.services.events import publish_event
+from engine.services.identity import Actor
+from engine.services.runtime import LoadedInstance, Runtime
+from engine.store.models import CaseRow, ProcessInstance
+
+PATHWAY_KEY = "oos_case"
+OUTCOMES = {"case_closed": "supplied", "case_closed_not_supplied": "not_supplied"}
+
+
+def _next_reference(session: Session, year: int) -> str:
+    prefix = f"OOS-{year}-"
+    count = session.scalar(select(func.count()).select_from(CaseRow).where(CaseRow.reference.like(prefix + "%")))
+    return f"{prefix}{(count or 0) + 1:04d}"
+
+
+def open_case(
+    session: Session, runtime: Runtime, batch_id: str, exceptional_use_reason: str, actor: Actor
+) -> CaseRow:
+    """Start the pathway for an OOS batch of a cell/tissue-based product, or refuse naming the rule."""
+    assessment = catalog.assess_batch(session, batch_id)
+    try:
+        check_case_eligibility(assessment.product, assessment.findings, batch_id=batch_id)
+    except CaseNotEligible as exc:
+        raise RuleViolation(exc.requirement, str(exc)) from exc
+    if not exceptional_use_reason or not exceptional_use_reason.strip():
+        raise RuleViolation("OOS-02", "every case records why its use is exceptional: give exceptional_use_reason")
+    open_cases = session.scalar(select(func.count()).select_from(CaseRow).where(
+        CaseRow.batch_id == batch_id, CaseRow.status == "open"))
+    if open_cases:
+        raise Conflict(f"batch {batch_id} already has an open OOS case")
+    batch = assessment.batch
+    national = national_requirement(batch.treating_country)
+    parties = {
+        "manufacturer": batch.manufacturer, "importer": batch.importer, "mah": batch.mah,
+        "sponsor": batch.sponsor, "treating_site": batch.treating_site,
+        "treating_country": batch.treating_country, "national_competent_authority": national.authority,
+    }
+    entities = {p for p in (batch.manufacturer, batch.importer, batch.mah) if p}
+    now = runtime.clock.now()
+    case = CaseRow(
+        id=str(uuid.uuid4()), reference=_next_reference(session, now.year), instance_id="",
+        batch_id=batch_id, product_code=assessment.product.code, product_kind=str(assessment.product.kind),
+        specification_version=assessment.specification.version,
+        findings=[f.as_dict() for f in assessment.findings], parties=parties,
+        exceptional_use_reason=exceptional_use_reason.strip(), status="open", opened_at=now, opened_by=actor.user,
+    )
+    data = {
+        "case_id": case.id, "case_reference": case.reference, "batch_id": batch_id,
+        "product_code": case.product_code, "product_kind": case.product_kind,
+        "parties_same_legal_entity": len(entities) <= 1, "imported": batch.imported,
+        "treating_country": batch.treating_country,
+        "nca_notification_required": national.must_be_informed, "nca_requirement_source": national.source,
+        "exceptional_use_reason": case.exceptional_use_reason, "oos_findings": case.findings,
+    }
+    definition = definitions.get_definition(session, PATHWAY_KEY)
+    loaded = runtime.start(session, definition, data, actor)
+    case.instance_id = loaded.row.id
+    session.add(case)
+    batch.status = "oos_case_open"
+    audit.append(session, now, actor, AuditEvent(
+        "case.opened", instance_id=loaded.row.id, case_id=case.id,
+        data_after={"reference": case.reference, "batch_id": batch_id, "findings": case.findings,
+                    "exceptional_use_reason": case.exceptional_use_reason},
+    ))
+    publish_event(session, now, "case.opened", {"case_id": case.id, "reference": case.reference,
+                                                "batch_id": batch_id})
+    session.flush()
+    return case
+
+
+def close_case_on_completion(session: Session, loaded: LoadedInstance) -> None:
+    """Completion hook: the case closes when its pathway instance reaches an end event."""
+    case = session.scalar(select(CaseRow).where(CaseRow.instance_id == loaded.row.id))
+    if case is None or case.status != "open":
+        return
+    case.status = "closed"
+    case.outcome = OUTCOMES.get(loaded.row.end_event or "", loaded.row.end_event)
+    case.closed_at = loaded.row.completed_at
+    batch = catalog.get_batch(session, case.batch_id)
+    batch.status = "oos_supplied" if case.outcome == "supplied" else "oos_not_supplied"
+    publish_event(session, loaded.row.completed_at, "case.closed",
+                  {"case_id": case.id, "reference": case.reference, "batch_id": case.batch_id,
+                   "outcome": case.outcome})
+
+
+def get_case(session: Session, case_id: str) -> CaseRow:
+    case = session.get(CaseRow, case_id)
+    if case is None:
+        case = session.scalar(select(CaseRow).where(CaseRow.reference == case_id))
+    if case is None:
+        raise NotFound(f"OOS case {case_id} does not exist")
+    return case
+
+
+def list_cases(session: Session, status: str | None = None) -> list[CaseRow]:
+    query = select(CaseRow).order_by(CaseRow.opened_at.desc(), CaseRow.reference.desc())
+    if status:
+        query = query.where(CaseRow.status == status)
+    return list(session.scalars(query))
+
+
+def case_instance(session: Session, case: CaseRow) -> ProcessInstance:
+    instance = session.get(ProcessInstance, case.instance_id)
+    assert instance is not None
+    return instance
+
+
+def case_summary(case: CaseRow) -> dict[str, Any]:
+    return {
+        "id": case.id, "reference": case.reference, "batch_id": case.batch_id,
+        "product_code": case.product_code, "product_kind": case.product_kind,
+        "status": case.status, "outcome": case.outcome,
+        "opened_at": case.opened_at.isoformat(), "closed_at": case.closed_at.isoformat() if case.closed_at else None,
+    }

@@ -1,0 +1,72 @@
+"""Evidence that workers produce: notification deliveries and captured records (OOS-13, OOS-16, OOS-17)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.services import audit
+from engine.services.audit import AuditEvent
+from engine.services.identity import Actor
+from engine.store.models import NotificationRow, RecordRow
+
+
+@dataclass(frozen=True)
+class Delivery:
+    party: str
+    recipient: str
+    subject: str
+    requirement: str | None
+    channel: str
+    message_id: str
+    payload_sha256: str
+
+
+def record_delivery(
+    session: Session, at: datetime, worker: Actor, work: dict[str, Any], delivery: Delivery
+) -> NotificationRow:
+    row = NotificationRow(id=str(uuid.uuid4()), case_id=work.get("case_id"), task_id=work["task_id"],
+                          delivered_at=at, **delivery.__dict__)
+    session.add(row)
+    audit.append(session, at, worker, AuditEvent(
+        "notification.delivered", instance_id=work.get("instance_id"), case_id=work.get("case_id"),
+        element_id=work.get("element_id"), task_id=work["task_id"],
+        data_after={"party": delivery.party, "recipient": delivery.recipient, "channel": delivery.channel,
+                    "message_id": delivery.message_id, "sha256": delivery.payload_sha256},
+    ), role="system")
+    return row
+
+
+def record_capture(
+    session: Session, at: datetime, worker: Actor, work: dict[str, Any], *, record_type: str, sha256: str,
+    media_type: str, size: int, meta: dict[str, Any],
+) -> RecordRow:
+    row = RecordRow(id=str(uuid.uuid4()), case_id=work.get("case_id"), batch_id=work.get("batch_id"),
+                    record_type=record_type, sha256=sha256, media_type=media_type, size=size,
+                    captured_by=worker.user, captured_at=at, meta=meta)
+    session.add(row)
+    audit.append(session, at, worker, AuditEvent(
+        "record.captured", instance_id=work.get("instance_id"), case_id=work.get("case_id"),
+        element_id=work.get("element_id"), task_id=work.get("task_id"),
+        data_after={"record_type": record_type, "sha256": sha256, "record_id": row.id},
+    ), role="system")
+    return row
+
+
+def notifications_of_case(session: Session, case_id: str) -> list[NotificationRow]:
+    return list(session.scalars(select(NotificationRow).where(NotificationRow.case_id == case_id)
+                                .order_by(NotificationRow.delivered_at)))
+
+
+def records_of_case(session: Session, case_id: str) -> list[RecordRow]:
+    return list(session.scalars(select(RecordRow).where(RecordRow.case_id == case_id)
+                                .order_by(RecordRow.captured_at)))
+
+
+def delivery_for_task(session: Session, task_id: str) -> NotificationRow | None:
+    return session.scalar(select(NotificationRow).where(NotificationRow.task_id == task_id))

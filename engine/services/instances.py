@@ -1,0 +1,46 @@
+"""Generic process instances: start any deployed process by key, list, inspect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.services import definitions
+from engine.services.identity import Actor
+from engine.services.runtime import Runtime, json_clean
+from engine.store.models import ProcessDefinition, ProcessInstance, Timer
+
+
+def start_instance(
+    session: Session, runtime: Runtime, key: str, data: dict[str, Any], actor: Actor, version: int | None = None
+) -> ProcessInstance:
+    definition = definitions.get_definition(session, key, version)
+    return runtime.start(session, definition, data, actor).row
+
+
+def list_instances(session: Session, key: str | None = None, status: str | None = None) -> list[ProcessInstance]:
+    query = select(ProcessInstance).order_by(ProcessInstance.started_at.desc())
+    if key:
+        query = query.where(ProcessInstance.process_key == key)
+    if status:
+        query = query.where(ProcessInstance.status == status)
+    return list(session.scalars(query))
+
+
+def definition_of(session: Session, instance: ProcessInstance) -> ProcessDefinition:
+    definition = session.get(ProcessDefinition, instance.definition_id)
+    assert definition is not None
+    return definition
+
+
+def instance_data(session: Session, runtime: Runtime, instance_id: str) -> dict[str, Any]:
+    """The process data as of the last completed task (deserializes: single-instance views only)."""
+    loaded = runtime.load(session, instance_id)
+    last = loaded.workflow.last_task
+    return json_clean(last.data if last is not None else {})
+
+
+def timers_of(session: Session, instance_id: str) -> list[Timer]:
+    return list(session.scalars(select(Timer).where(Timer.instance_id == instance_id).order_by(Timer.due_at)))

@@ -1,0 +1,292 @@
+"""Process execution: load an instance, run engine steps, project and persist the result.
+
+This is the only service module that touches SpiffWorkflow objects. After every step
+it writes, in the caller's transaction:
+- the instance state (spec-free JSON, optimistic version check),
+- the task projection (ready user tasks, waiting worker tasks) for task lists,
+- the timers table (due times computed with the injected clock),
+- an outbox row for every new worker request,
+- audit rows for every element the engine completed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+    TimerEventDefinition,
+)
+from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine.bpmn.serializer import InstanceSerializer
+from engine.bpmn.task_specs import WorkerServiceTask, mark_dispatched, pending_work_request
+from engine.clock import Clock
+from engine.services import audit
+from engine.services.audit import AuditEvent
+from engine.services.errors import Conflict, NotFound
+from engine.services.identity import SYSTEM, Actor
+from engine.store.models import OutboxMessage, ProcessDefinition, ProcessInstance, TaskRow, Timer
+
+log = logging.getLogger(__name__)
+
+WORK_ROUTING_PREFIX = "work."
+CONCURRENT_CHANGE = (
+    "the process instance was changed by another request at the same time; reload the task and try again"
+)
+
+
+@dataclass
+class LoadedInstance:
+    row: ProcessInstance
+    definition: ProcessDefinition
+    workflow: BpmnWorkflow
+
+
+def json_clean(data: dict[str, Any]) -> dict[str, Any]:
+    """Task data as plain JSON (drops anything the JSON encoder cannot represent)."""
+    return json.loads(json.dumps(data, default=str))
+
+
+class Runtime:
+    """Runs workflows for the service layer; holds the per-deployment spec cache."""
+
+    def __init__(
+        self, clock: Clock, serializer: InstanceSerializer, script_engine: PythonScriptEngine
+    ) -> None:
+        self.clock = clock
+        self.serializer = serializer
+        self.script_engine = script_engine
+        self._specs: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self.completion_hooks: list[Callable[[Session, LoadedInstance], None]] = []
+
+    # ---- specs -------------------------------------------------------------------------------
+    def specs_for(self, definition: ProcessDefinition) -> tuple[Any, dict[str, Any]]:
+        cached = self._specs.get(definition.id)
+        if cached is None:
+            cached = self.serializer.spec_from_json(definition.spec)
+            self._specs[definition.id] = cached
+        return cached
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def start(
+        self, session: Session, definition: ProcessDefinition, data: dict[str, Any], actor: Actor
+    ) -> LoadedInstance:
+        spec, subprocess_specs = self.specs_for(definition)
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data.update(copy.deepcopy(data))
+        now = self.clock.now()
+        row = ProcessInstance(
+            id=str(uuid.uuid4()),
+            definition_id=definition.id,
+            process_key=definition.key,
+            status="running",
+            state="",
+            started_at=now,
+            started_by=actor.user,
+            updated_at=now,
+            case_id=data.get("case_id"),
+            batch_id=data.get("batch_id"),
+        )
+        session.add(row)
+        loaded = LoadedInstance(row, definition, workflow)
+        audit.append(
+            session, now, actor,
+            AuditEvent("instance.started", instance_id=row.id, case_id=data.get("case_id"),
+                       data_after=json_clean(data)),
+        )
+        self.advance(session, loaded)
+        return loaded
+
+    def load(self, session: Session, instance_id: str) -> LoadedInstance:
+        row = session.get(ProcessInstance, instance_id)
+        if row is None:
+            raise NotFound(f"process instance {instance_id} does not exist")
+        definition = session.get(ProcessDefinition, row.definition_id)
+        assert definition is not None
+        spec, subprocess_specs = self.specs_for(definition)
+        workflow = self.serializer.state_from_json(row.state, spec, subprocess_specs)
+        workflow.script_engine = self.script_engine
+        return LoadedInstance(row, definition, workflow)
+
+    def task(self, loaded: LoadedInstance, task_id: str) -> Any:
+        task = loaded.workflow.get_task_from_id(uuid.UUID(task_id))
+        if task is None:
+            raise NotFound(f"task {task_id} is not part of instance {loaded.row.id}")
+        return task
+
+    def advance(self, session: Session, loaded: LoadedInstance, actor: Actor = SYSTEM) -> None:
+        """Run engine steps, then project and persist everything the step produced."""
+        completed: list[Any] = []
+        loaded.workflow.do_engine_steps(did_complete_task=completed.append)
+        now = self.clock.now()
+        case_id = loaded.row.case_id
+        for task in completed:
+            if task.task_spec.bpmn_id is not None and not isinstance(task.task_spec, WorkerServiceTask):
+                audit.append(
+                    session, now, SYSTEM,
+                    AuditEvent("element.completed", instance_id=loaded.row.id, case_id=case_id,
+                               element_id=task.task_spec.bpmn_id, task_id=str(task.id)),
+                    role="system",
+                )
+        self._dispatch_work(session, loaded, now, case_id)
+        self._project_user_tasks(session, loaded, now, case_id)
+        self._project_timers(session, loaded, now)
+        self._save(session, loaded, now, case_id)
+
+    # ---- projections -------------------------------------------------------------------------
+    def _element(self, loaded: LoadedInstance, element_id: str) -> dict[str, Any]:
+        return loaded.definition.elements.get(element_id, {})
+
+    def _new_task_row(
+        self, loaded: LoadedInstance, task: Any, kind: str, state: str, now: datetime, case_id: str | None
+    ) -> TaskRow:
+        element = self._element(loaded, task.task_spec.bpmn_id)
+        return TaskRow(
+            id=str(task.id),
+            instance_id=loaded.row.id,
+            case_id=case_id,
+            batch_id=loaded.row.batch_id,
+            element_id=task.task_spec.bpmn_id,
+            name=task.task_spec.bpmn_name,
+            kind=kind,
+            role=element.get("role"),
+            form=element.get("form"),
+            state=state,
+            created_at=now,
+        )
+
+    def _dispatch_work(self, session: Session, loaded: LoadedInstance, now: datetime, case_id: str | None) -> None:
+        for task in loaded.workflow.get_tasks(state=TaskState.STARTED):
+            request = pending_work_request(task)
+            if request is None:
+                continue
+            message_id = str(uuid.uuid4())
+            body = {
+                "message_id": message_id,
+                "instance_id": loaded.row.id,
+                "task_id": str(task.id),
+                "element_id": task.task_spec.bpmn_id,
+                "element_name": task.task_spec.bpmn_name,
+                "case_id": case_id,
+                "batch_id": loaded.row.batch_id,
+                "operation": request["operation"],
+                "params": request["params"],
+                "context": json_clean(task.data),
+                "requested_at": now.isoformat(),
+            }
+            session.add(OutboxMessage(
+                message_id=message_id, routing_key=WORK_ROUTING_PREFIX + request["operation"],
+                body=body, created_at=now,
+            ))
+            session.add(self._new_task_row(loaded, task, "service", "waiting", now, case_id))
+            mark_dispatched(task)
+            audit.append(
+                session, now, SYSTEM,
+                AuditEvent("work.requested", instance_id=loaded.row.id, case_id=case_id,
+                           element_id=task.task_spec.bpmn_id, task_id=str(task.id),
+                           data_after={"operation": request["operation"], "params": request["params"],
+                                       "message_id": message_id}),
+                role="system",
+            )
+
+    def _project_user_tasks(
+        self, session: Session, loaded: LoadedInstance, now: datetime, case_id: str | None
+    ) -> None:
+        ready = {str(t.id): t for t in loaded.workflow.get_tasks(state=TaskState.READY, manual=True)}
+        known = {
+            row.id: row
+            for row in session.scalars(
+                select(TaskRow).where(TaskRow.instance_id == loaded.row.id, TaskRow.kind == "user")
+            )
+        }
+        for task_id, task in ready.items():
+            if task_id not in known:
+                session.add(self._new_task_row(loaded, task, "user", "ready", now, case_id))
+        for task_id, row in known.items():
+            if row.state == "ready" and task_id not in ready:
+                row.state = "cancelled"
+                row.completed_at = now
+
+    def _project_timers(self, session: Session, loaded: LoadedInstance, now: datetime) -> None:
+        waiting = {
+            str(t.id): t
+            for t in loaded.workflow.get_tasks(state=TaskState.WAITING)
+            if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)
+        }
+        known = {
+            row.id: row
+            for row in session.scalars(select(Timer).where(Timer.instance_id == loaded.row.id))
+        }
+        for task_id, task in waiting.items():
+            if task_id in known:
+                continue
+            due = self._timer_due(task, now)
+            if due is None:
+                continue
+            session.add(Timer(id=task_id, instance_id=loaded.row.id, element_id=task.task_spec.bpmn_id,
+                              due_at=due, status="waiting"))
+        for task_id, row in known.items():
+            if row.status == "waiting" and task_id not in waiting:
+                row.status = "cancelled"
+
+    def _timer_due(self, task: Any, now: datetime) -> datetime | None:
+        """Due time by the injected clock; written back so the engine and the table agree."""
+        definition = task.task_spec.event_definition
+        expression = self.script_engine.evaluate(task, definition.expression)
+        if isinstance(definition, DurationTimerEventDefinition):
+            duration = TimerEventDefinition.parse_iso_duration(expression)
+            due = now + TimerEventDefinition.get_timedelta_from_start(duration, now)
+        elif isinstance(definition, TimeDateEventDefinition):
+            due = TimerEventDefinition.get_datetime(expression)
+        else:
+            log.warning("cycle timer %s is not scheduled by oospath yet", task.task_spec.bpmn_id)
+            return None
+        task._set_internal_data(event_value=due.isoformat())
+        return due
+
+    def _save(self, session: Session, loaded: LoadedInstance, now: datetime, case_id: str | None) -> None:
+        row = loaded.row
+        row.state = self.serializer.state_to_json(loaded.workflow)
+        row.updated_at = now
+        if loaded.workflow.is_completed() and row.status != "completed":
+            row.status = "completed"
+            row.completed_at = now
+            row.end_event = self._end_event(loaded.workflow)
+            audit.append(
+                session, now, SYSTEM,
+                AuditEvent("instance.completed", instance_id=row.id, case_id=case_id,
+                           element_id=row.end_event),
+                role="system",
+            )
+            for hook in self.completion_hooks:
+                hook(session, loaded)
+        try:
+            session.flush()
+        except StaleDataError as exc:
+            raise Conflict(CONCURRENT_CHANGE) from exc
+
+    @staticmethod
+    def _end_event(workflow: BpmnWorkflow) -> str | None:
+        ends = [
+            t for t in workflow.get_tasks(state=TaskState.COMPLETED)
+            if isinstance(t.task_spec, EndEvent) and t.workflow is workflow
+        ]
+        ends.sort(key=lambda t: t.last_state_change)
+        return ends[-1].task_spec.bpmn_id if ends else None
+

@@ -1,0 +1,56 @@
+"""Worker results complete the waiting service task, correlated by instance and task id."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.orm import Session
+
+from engine.services import audit
+from engine.services.audit import AuditEvent
+from engine.services.identity import Actor
+from engine.services.inbox import already_processed, mark_processed
+from engine.services.runtime import Runtime
+from engine.store.models import ProcessInstance, TaskRow
+
+log = logging.getLogger(__name__)
+
+RESULTS_CONSUMER = "engine.results"
+
+
+def apply_work_result(session: Session, runtime: Runtime, message: dict[str, Any]) -> str:
+    """Complete the task a worker result answers. Returns applied, duplicate or ignored.
+
+    A result for an unknown or already completed task is logged and dropped: the
+    worker's effect already happened and the case must not crash because of it.
+    """
+    message_id = message["message_id"]
+    if already_processed(session, RESULTS_CONSUMER, message_id):
+        return "duplicate"
+    now = runtime.clock.now()
+    mark_processed(session, RESULTS_CONSUMER, message_id, now)
+    row = session.get(TaskRow, message.get("task_id", ""))
+    instance = session.get(ProcessInstance, message.get("instance_id", ""))
+    if row is None or instance is None or row.instance_id != instance.id or row.state != "waiting":
+        log.warning("result %s for unknown or finished task %s ignored", message_id, message.get("task_id"))
+        return "ignored"
+    loaded = runtime.load(session, instance.id)
+    task = runtime.task(loaded, row.id)
+    if task.state != TaskState.STARTED:
+        log.warning("result %s for task %s in state %s ignored", message_id, row.id, task.state)
+        return "ignored"
+    result = message.get("result", {})
+    task.data[task.task_spec.result_variable] = result
+    task.complete()
+    worker = Actor(message.get("worker", "worker"), frozenset({"system"}))
+    row.state = "completed"
+    row.completed_at = now
+    row.completed_by = worker.user
+    audit.append(session, now, worker, AuditEvent(
+        "work.completed", instance_id=row.instance_id, case_id=row.case_id, element_id=row.element_id,
+        task_id=row.id, data_after=result,
+    ), role="system")
+    runtime.advance(session, loaded, worker)
+    return "applied"

@@ -1,0 +1,125 @@
+"""The `oospath` command: demo, validate, deploy, serve, scheduler, db upgrade."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from engine.settings import Settings
+
+console = Console()
+
+
+@click.group()
+def main() -> None:
+    """oospath: the EU exceptional-use pathway for OOS batches of cell/tissue-based ATMPs."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def validate(paths: tuple[Path, ...]) -> None:
+    """Validate BPMN/DMN files (and form schemas); print file, line, element and reason of each problem."""
+    from engine.bpmn.loader import validate_paths
+
+    problems = validate_paths(paths)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {len(paths)} file(s)", err=True)
+        sys.exit(1)
+    click.echo(f"ok: {len(paths)} file(s) valid")
+
+
+@main.command()
+@click.option("--scenario", type=click.Choice(["authorised", "clinical-trial", "declined"]), default="authorised",
+              show_default=True)
+@click.option("--var-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the SQLite database, records and mail go (default: a fresh temporary directory).")
+def demo(scenario: str, var_dir: Path | None) -> None:
+    """Run one complete OOS case on embedded defaults and print its timeline."""
+    from engine.bootstrap import bootstrap
+    from engine.clock import FrozenClock
+    from oospath.demo import deploy_processes, run_scenario, seed_catalogue
+    from oospath.timeline import print_timeline
+    from workers.embedded import EmbeddedMessaging
+
+    started = time.perf_counter()
+    var_dir = var_dir or Path(tempfile.mkdtemp(prefix="oospath-demo-"))
+    clock = FrozenClock()
+    settings = Settings(var_dir=var_dir, database_url=f"sqlite:///{var_dir / 'oospath.db'}")
+    app = bootstrap(settings, clock)
+    deploy_processes(app)
+    seed_catalogue(app)
+    result = run_scenario(app, EmbeddedMessaging(app), scenario, clock.advance)
+    print_timeline(console, app, result.case.id)
+    case = result.case
+    console.print(
+        f"\nCase [bold]{case.reference}[/] (batch {case.batch_id}) is [bold]{case.status}[/], "
+        f"outcome [bold]{case.outcome}[/]; {result.audit_rows} audit-trail rows; "
+        f"{result.steps} user tasks; data in {var_dir}; took {time.perf_counter() - started:.2f} s"
+    )
+    if case.status != "closed":
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Serve the HTTP API (development server; put a WSGI server in front in production)."""
+    from api import create_app
+
+    create_app().run(host=host, port=port)
+
+
+@main.command()
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between passes.")
+@click.option("--once", is_flag=True, help="Fire what is due now and exit.")
+def scheduler(interval: float, once: bool) -> None:
+    """Fire due BPMN timers (deadline escalations, overdue marking)."""
+    from engine.bootstrap import bootstrap
+    from engine.services.scheduling import fire_due
+
+    app = bootstrap()
+    while True:
+        fired = fire_due(app)
+        if fired:
+            console.print(f"fired {fired} timer(s)")
+        if once:
+            return
+        time.sleep(interval)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False)
+def deploy(directory: Path | None) -> None:
+    """Deploy the BPMN/DMN/forms of DIRECTORY (default: processes/)."""
+    from engine.bootstrap import bootstrap
+    from engine.services import definitions
+    from oospath.demo import ADMIN
+
+    app = bootstrap()
+    with app.uow() as uow:
+        outcomes = definitions.deploy(uow.session, app.runtime,
+                                      definitions.bundle_from_directory(directory or app.settings.processes_dir),
+                                      ADMIN)
+        uow.commit()
+    table = Table("key", "version", "new")
+    for outcome in outcomes:
+        table.add_row(outcome.definition.key, str(outcome.definition.version), "yes" if outcome.created else "no")
+    console.print(table)
+
+
+@main.command("db-upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations (Alembic) to OOSPATH_DATABASE_URL."""
+    from engine.bootstrap import bootstrap
+
+    bootstrap()
+    console.print("database is at the latest migration")

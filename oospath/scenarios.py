@@ -1,0 +1,114 @@
+"""Scripted actors of the demo scenarios: what each role enters at each user task.
+
+Shared by `oospath demo` (service layer), the end-to-end tests (HTTP API) and the
+benchmark, so all three drive the pathway with the same inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.domain import catalogue
+
+
+@dataclass(frozen=True)
+class Persona:
+    user: str
+    role: str
+    title: str
+
+
+PERSONAS = {
+    "qa": Persona("anna.keller", "qa", "Manufacturer QA"),
+    "physician": Persona("dr.lucas.moreau", "physician", "Treating physician"),
+    "qp": Persona("jan.devries", "qp", "Qualified Person"),
+    "mah_ra": Persona("sofia.lindqvist", "mah_ra", "MAH regulatory affairs"),
+    "sponsor": Persona("erik.holm", "sponsor", "Sponsor clinical quality"),
+}
+
+SCENARIOS = {
+    "authorised": catalogue.BATCH_VIABILITY_OOS,
+    "clinical-trial": catalogue.BATCH_IMP_TRANSDUCTION_OOS,
+    "declined": catalogue.BATCH_VIABILITY_OOS,
+}
+
+EXCEPTIONAL_USE_REASON = (
+    "Autologous product: the patient's apheresis material is exhausted and a new manufacturing run "
+    "would take 4-5 weeks the patient does not have."
+)
+
+# How long each step takes in the simulated timeline.
+STEP_DURATION = {
+    "investigate_oos": timedelta(hours=3),
+    "evaluate_risks": timedelta(hours=2),
+    "physician_decision": timedelta(hours=4),
+    "verify_batch_verifications": timedelta(hours=1),
+    "verify_import_procedures": timedelta(minutes=40),
+    "supply_batch": timedelta(hours=2),
+    "approve_sa_notification": timedelta(hours=20),
+    "record_sponsor_ca_notification": timedelta(hours=30),
+    "confirm_patient_informed_and_administration": timedelta(hours=6),
+    "record_batch_disposition": timedelta(hours=5),
+    "review_records_and_close": timedelta(days=2),
+}
+
+
+def form_data(element_id: str, scenario: str, now: datetime) -> dict[str, Any]:
+    """The data the scripted actor submits for one user task."""
+    decline = scenario == "declined"
+    forms: dict[str, dict[str, Any]] = {
+        "investigate_oos": {
+            "phase1_laboratory_summary": "No laboratory error: re-test of the retained sample confirmed the "
+                                         "result; method system suitability met.",
+            "phase2_manufacturing_summary": "Apheresis material arrived after 31 h transport (limit 24 h).",
+            "root_cause": "Prolonged transport of the starting material reduced cell fitness.",
+            "product_quality_impact": "Lower viable fraction; CAR+ viable T-cell dose still within range.",
+            "capa_required": True,
+        },
+        "evaluate_risks": {
+            "hazards": [
+                {"description": "Non-viable cells and debris infused", "severity": 3, "probability": 2,
+                 "detectability": 2},
+                {"description": "Reduced in-vivo expansion", "severity": 3, "probability": 3},
+            ],
+            "severity": 3, "probability": 3,
+            "uncertainty": "Limited clinical data below 80 % viability; published series suggest comparable "
+                           "response rates above 70 %.",
+            "risk_controls": "Dose calculated on viable CAR+ cells; enhanced monitoring for infusion reactions.",
+            "residual_risk": "Acceptable given the immediate hazard to the patient without treatment.",
+            "rationale": "Benefit of treatment outweighs the residual risk for this patient.",
+            "approved_by": "Head of QA",
+        },
+        "physician_decision": {
+            "request_batch": not decline,
+            "attest_immediate_significant_hazard": not decline,
+            "attest_no_suitable_alternative": not decline,
+            "patient_condition_considerations": "Relapsed DLBCL after two lines; rapidly progressive disease."
+            if not decline else "Patient stable on bridging therapy; a re-manufactured batch can be awaited.",
+            "risk_evaluation_version_seen": "risk-evaluation-v1",
+            **({"decline_reason": "A suitable alternative exists: re-manufacture from backup apheresis."}
+               if decline else {}),
+        },
+        "record_batch_disposition": {"disposition": "destroyed",
+                                     "disposition_notes": "Destroyed under QA supervision; record DR-0412."},
+        "verify_batch_verifications": {"batch_verifications_performed": True,
+                                       "verification_notes": "Batch record reviewed; deviations closed."},
+        "verify_import_procedures": {"import_procedures_followed": True,
+                                     "notes": "Import testing waiver documented; shipping conditions verified."},
+        "supply_batch": {"supplied_at": now.isoformat(), "treating_site": "Universitätsklinikum Demo, Station 4",
+                         "shipment_reference": "SHP-2026-0815"},
+        "approve_sa_notification": {"notification_summary": "Supply of OOS batch at the physician's request.",
+                                    "approved": True},
+        "record_sponsor_ca_notification": {"competent_authority": "Läkemedelsverket", "notified_at": now.isoformat(),
+                                           "reference": "CTIS-2025-500123-OOS-1"},
+        "confirm_patient_informed_and_administration": {
+            "patient_informed": True, "patient_information_language": "de", "administered_at": now.isoformat(),
+            "dose": "2.1 x10^8 CAR+ viable T cells", "patient_pseudonym": "PT-7F3A91",
+            "chain_of_identity_id": "COI-DE-000731", "pv_case_reference": "PV-2026-004211",
+        },
+        "review_records_and_close": {"records_complete": True,
+                                     "closure_summary": "All records captured; CAPA-2026-031 opened."},
+    }
+    return forms[element_id]

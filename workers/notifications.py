@@ -1,0 +1,127 @@
+"""Notifications worker: renders a notification to a party and delivers it (OOS-04, -06, -11..-14).
+
+Each message states the recipient party, the regulatory basis with its requirement ID,
+the case and batch references and the deadline it serves. Delivery evidence (channel,
+time, Message-ID, SHA-256 of the payload) is recorded on the case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine.bootstrap import Oospath
+from engine.services.evidence import Delivery, delivery_for_task, record_delivery
+from workers.base import Worker
+from workers.channels import Channel, channel_from_settings
+from workers.transport.base import Transport
+
+SENDER = "oospath <oospath@manufacturer.example>"
+
+# Development defaults; production sets OOSPATH_PARTY_DIRECTORY to a JSON file of the same shape.
+DEFAULT_PARTY_DIRECTORY: dict[str, dict[str, str]] = {
+    "treating_physician": {"name": "Treating physician", "address": "treating.physician@hospital.example"},
+    "mah": {"name": "MAH regulatory affairs", "address": "regulatory.affairs@mah.example"},
+    "supervisory_authority": {"name": "Supervisory Authority (MIA site)", "address": "gmp.inspectorate@authority.example"},
+    "national_competent_authority": {"name": "National competent authority", "address": "atmp@nca.example"},
+    "sponsor": {"name": "Clinical-trial sponsor", "address": "clinical.quality@sponsor.example"},
+    "qa_head": {"name": "Head of Quality Assurance", "address": "qa.head@manufacturer.example"},
+}
+
+REGULATORY_BASIS = {
+    "OOS-04": "EU GMP Part IV 11.5: the treating physician must be informed that the batch is out of specification.",
+    "OOS-06": "EU GMP Part IV 11.5: the manufacturer's risk evaluation is provided to the treating physician.",
+    "OOS-11": "Clinical trials: the manufacturer promptly informs the sponsor.",
+    "OOS-12": "Authorised products: the MAH and the Supervisory Authority are informed.",
+    "OOS-13": "The Supervisory Authority is notified within 48 hours of supply at the physician's request.",
+    "OOS-14": "The national competent authority of the treating site's country is informed where it requires it.",
+}
+
+DEADLINES = {
+    "OOS-13": "within 48 hours of the recorded supply time",
+    "OOS-04": "immediately (first task of the case)",
+    "OOS-11": "promptly",
+}
+
+
+def party_directory() -> dict[str, dict[str, str]]:
+    path = os.environ.get("OOSPATH_PARTY_DIRECTORY")
+    return json.loads(Path(path).read_text()) if path else DEFAULT_PARTY_DIRECTORY
+
+
+def render(work: dict[str, Any], directory: dict[str, dict[str, str]]) -> EmailMessage:
+    params, context = work["params"], work.get("context", {})
+    party = params.get("party", "")
+    contact = directory.get(party) or {"name": party, "address": f"{party}@unknown.example"}
+    requirement = params.get("requirement")
+    lines = [
+        f"To: {contact['name']}",
+        f"Case: {context.get('case_reference', work.get('case_id'))}   Batch: {work.get('batch_id')}   "
+        f"Product: {context.get('product_code')}",
+        "",
+        params.get("subject", work.get("element_name", "")),
+        "",
+        "Out-of-specification results:",
+    ]
+    for finding in context.get("oos_findings", []):
+        lines.append(f"  - {finding['attribute']}: measured {finding['measured']}, limit {finding['limit']}")
+    if context.get("risk_level"):
+        lines += ["", f"Risk level of the manufacturer's risk evaluation (ICH Q9): {context['risk_level']}"]
+    if context.get("supplied_at"):
+        lines.append(f"Supplied to the treating site at: {context['supplied_at']}")
+    lines += [
+        "",
+        f"Regulatory basis ({requirement}): {REGULATORY_BASIS.get(requirement or '', 'EU GMP Part IV 11.5')}",
+        f"Deadline served: {DEADLINES.get(requirement or '', 'as stated in the case')}",
+    ]
+    message = EmailMessage()
+    message["From"] = SENDER
+    message["To"] = contact["address"]
+    message["Subject"] = f"[{context.get('case_reference', 'OOS')}] {params.get('subject', work.get('element_name'))}"
+    message["Message-ID"] = f"<{work['message_id']}@oospath>"
+    message["Date"] = format_datetime(datetime.fromisoformat(work["requested_at"]))
+    message["X-Oospath-Case"] = str(work.get("case_id"))
+    message["X-Oospath-Requirement"] = str(requirement)
+    message.set_content("\n".join(lines))
+    return message
+
+
+class NotificationWorker(Worker):
+    kind = "notifications"
+    operations = ("notify",)
+
+    def __init__(self, app: Oospath, transport: Transport, channel: Channel | None = None) -> None:
+        super().__init__(app, transport)
+        assert app.settings.mail_outbox is not None
+        self.channel = channel or channel_from_settings(app.settings.smtp_url, app.settings.mail_outbox)
+        self.directory = party_directory()
+
+    def perform(self, session: Session, work: dict[str, Any]) -> dict[str, Any]:
+        message = render(work, self.directory)
+        payload = bytes(message)
+        self.channel.deliver(message)
+        params = work["params"]
+        row = record_delivery(session, self.app.clock.now(), self.actor, work, Delivery(
+            party=params.get("party", ""), recipient=str(message["To"]), subject=str(message["Subject"]),
+            requirement=params.get("requirement"), channel=self.channel.name,
+            message_id=str(message["Message-ID"]), payload_sha256=hashlib.sha256(payload).hexdigest(),
+        ))
+        return _result(row)
+
+    def previous_result(self, session: Session, work: dict[str, Any]) -> dict[str, Any] | None:
+        row = delivery_for_task(session, work["task_id"])
+        return _result(row) if row else None
+
+
+def _result(row: Any) -> dict[str, Any]:
+    return {"delivered": True, "party": row.party, "recipient": row.recipient, "channel": row.channel,
+            "message_id": row.message_id, "sha256": row.payload_sha256,
+            "delivered_at": row.delivered_at.isoformat()}

@@ -1,0 +1,70 @@
+"""Records worker: captures GMP records content-addressed by SHA-256 (OOS-16, OOS-17).
+
+Content is written once under ``OOSPATH_RECORD_STORE/<sha[:2]>/<sha>``; an existing
+file is never overwritten (same hash, same bytes) and nothing is ever deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.bootstrap import Oospath
+from engine.services.evidence import record_capture
+from engine.store.models import RecordRow
+from workers.base import Worker
+from workers.transport.base import Transport
+
+
+def store_content(root: Path, content: bytes) -> str:
+    digest = hashlib.sha256(content).hexdigest()
+    target = root / digest[:2] / digest
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".partial")
+        temporary.write_bytes(content)
+        os.replace(temporary, target)
+    return digest
+
+
+class RecordsWorker(Worker):
+    kind = "records"
+    operations = ("capture_record",)
+
+    def __init__(self, app: Oospath, transport: Transport) -> None:
+        super().__init__(app, transport)
+        assert app.settings.record_store is not None
+        self.root = app.settings.record_store
+
+    def perform(self, session: Session, work: dict[str, Any]) -> dict[str, Any]:
+        params = work["params"]
+        record_type = params.get("record_type", "record")
+        document = {
+            "record_type": record_type, "case_id": work.get("case_id"), "batch_id": work.get("batch_id"),
+            "captured_from_element": work.get("element_id"), "requirement": params.get("requirement"),
+            "content": work.get("context", {}),
+        }
+        content = json.dumps(document, sort_keys=True, indent=2).encode()
+        digest = store_content(self.root, content)
+        row = record_capture(
+            session, self.app.clock.now(), self.actor, work, record_type=record_type, sha256=digest,
+            media_type="application/json", size=len(content),
+            meta={"requirement": params.get("requirement"), "work_message_id": work["message_id"]},
+        )
+        return _result(row)
+
+    def previous_result(self, session: Session, work: dict[str, Any]) -> dict[str, Any] | None:
+        row = session.scalar(select(RecordRow).where(RecordRow.meta["work_message_id"].as_string()
+                                                     == work["message_id"]))
+        return _result(row) if row else None
+
+
+def _result(row: RecordRow) -> dict[str, Any]:
+    return {"record_id": row.id, "record_type": row.record_type, "sha256": row.sha256,
+            "captured_at": row.captured_at.isoformat()}
