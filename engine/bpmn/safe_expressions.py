@@ -177,15 +177,15 @@ def _check_target(target: ast.expr) -> None:
 def _reason_refused(source: str, mode: Mode) -> str | None:
     """The refusal reason for ``source``, or None if it is allowed (cached: sources repeat)."""
     try:
-        tree = ast.parse(source, mode=mode)
+        _AllowListChecker().visit(ast.parse(source, mode=mode))
+    except UnsafeExpressionError as error:
+        return error.reason
     except SyntaxError as error:
         return f"not valid Python: {error.msg}"
     except ValueError as error:  # e.g. NUL bytes in the source
         return f"not valid Python: {error}"
-    try:
-        _AllowListChecker().visit(tree)
-    except UnsafeExpressionError as error:
-        return error.reason
+    except (RecursionError, MemoryError):  # the parser or the walk ran out of stack
+        return "the expression is nested too deeply"
     return None
 
 

@@ -264,22 +264,23 @@ class Runtime:
         row = loaded.row
         row.state = self.serializer.state_to_json(loaded.workflow)
         row.updated_at = now
-        if loaded.workflow.is_completed() and row.status != "completed":
+        just_completed = loaded.workflow.is_completed() and row.status != "completed"
+        if just_completed:
             row.status = "completed"
             row.completed_at = now
             row.end_event = self._end_event(loaded.workflow)
+        try:
+            session.flush()  # the optimistic version check happens here, before anything else is written
+        except StaleDataError as exc:
+            raise Conflict(CONCURRENT_CHANGE) from exc
+        if just_completed:
             audit.append(
                 session, now, SYSTEM,
-                AuditEvent("instance.completed", instance_id=row.id, case_id=case_id,
-                           element_id=row.end_event),
+                AuditEvent("instance.completed", instance_id=row.id, case_id=case_id, element_id=row.end_event),
                 role="system",
             )
             for hook in self.completion_hooks:
                 hook(session, loaded)
-        try:
-            session.flush()
-        except StaleDataError as exc:
-            raise Conflict(CONCURRENT_CHANGE) from exc
 
     @staticmethod
     def _end_event(workflow: BpmnWorkflow) -> str | None:

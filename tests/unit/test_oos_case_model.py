@@ -1,9 +1,9 @@
 """The executable OOS pathway model (processes/oos_case.bpmn + DMN + forms), run in memory.
 
-Drives the process with SpiffWorkflow through our parser (``OospathParser``): user tasks get
-form data that is first validated against the task's JSON Schema, worker service tasks
-(left STARTED by ``WorkerServiceTask``) are completed with a fake worker result. No database,
-no workers, no scheduler.
+Drives the process with SpiffWorkflow through our parser (``OospathParser``) and the safe
+script engine, as production does: user tasks get form data that is first validated against
+the task's JSON Schema; worker service tasks (left STARTED by ``WorkerServiceTask``) are
+completed with a fake worker result. No database, no workers, no scheduler.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 from SpiffWorkflow.util.task import TaskState
 
+from engine.bpmn.loader import validate_paths
 from engine.bpmn.parser import OospathParser
+from engine.bpmn.safe_expressions import safe_script_engine
 from engine.bpmn.task_specs import WORK_REQUEST, WorkerServiceTask
 
 PROCESSES = Path(__file__).resolve().parents[2] / "processes"
@@ -42,17 +44,27 @@ NS = {
 }
 REQ_ID = re.compile(r"\bOOS-\d\d\b")
 FLOW_NODE_TAGS = (
-    "startEvent", "endEvent", "boundaryEvent", "userTask", "serviceTask", "businessRuleTask",
-    "exclusiveGateway", "parallelGateway",
+    "startEvent",
+    "endEvent",
+    "boundaryEvent",
+    "userTask",
+    "serviceTask",
+    "businessRuleTask",
+    "exclusiveGateway",
+    "parallelGateway",
 )
 MAH_SA_TASKS = {
-    "inform_mah", "inform_supervisory_authority", "approve_sa_notification",
-    "notify_supervisory_authority", "notify_national_authority",
+    "inform_mah",
+    "inform_supervisory_authority",
+    "approve_sa_notification",
+    "notify_supervisory_authority",
+    "notify_national_authority",
 }
 SPONSOR_TASKS = {"inform_sponsor", "record_sponsor_ca_notification"}
 
 
 # ---------------------------------------------------------------------------- loading
+
 
 @cache
 def load_spec():
@@ -73,8 +85,9 @@ def xp(path: str, node=None) -> list:
 
 
 def form_of(task_id: str) -> str:
-    [value] = xp(f"//bpmn:userTask[@id='{task_id}']//spiffworkflow:property"
-                 f"[@name='formJsonSchemaFilename']/@value")
+    [value] = xp(
+        f"//bpmn:userTask[@id='{task_id}']//spiffworkflow:property[@name='formJsonSchemaFilename']/@value"
+    )
     return value
 
 
@@ -90,6 +103,7 @@ def validator(form_file: str) -> Draft202012Validator:
 
 
 # ---------------------------------------------------------------------------- driving helper
+
 
 def case_data(**overrides: Any) -> dict[str, Any]:
     """Process data the engine sets at start (authorised, imported product by default)."""
@@ -120,8 +134,12 @@ FORM_DATA: dict[str, dict[str, Any]] = {
     "evaluate_risks": {
         "hazards": [
             {"description": "Reduced efficacy from lower viable dose", "severity": 4, "probability": 3},
-            {"description": "Infusion reaction from dead-cell debris", "severity": 3, "probability": 2,
-             "detectability": 2},
+            {
+                "description": "Infusion reaction from dead-cell debris",
+                "severity": 3,
+                "probability": 2,
+                "detectability": 2,
+            },
         ],
         "severity": 4,
         "probability": 3,
@@ -141,11 +159,17 @@ FORM_DATA: dict[str, dict[str, Any]] = {
     "record_batch_disposition": {"disposition": "destroyed", "disposition_notes": "Destruction record D-17."},
     "verify_batch_verifications": {"batch_verifications_performed": True},
     "verify_import_procedures": {"import_procedures_followed": True},
-    "supply_batch": {"supplied_at": NOW, "treating_site": "University Hospital X",
-                     "shipment_reference": "SHP-981"},
+    "supply_batch": {
+        "supplied_at": NOW,
+        "treating_site": "University Hospital X",
+        "shipment_reference": "SHP-981",
+    },
     "approve_sa_notification": {"notification_summary": "OOS batch supplied on request.", "approved": True},
-    "record_sponsor_ca_notification": {"competent_authority": "BfArM", "notified_at": NOW,
-                                       "reference": "CA-2026-7"},
+    "record_sponsor_ca_notification": {
+        "competent_authority": "BfArM",
+        "notified_at": NOW,
+        "reference": "CA-2026-7",
+    },
     "confirm_patient_informed_and_administration": {
         "patient_informed": True,
         "patient_information_language": "de",
@@ -170,24 +194,28 @@ class Run:
     steps: list[str] = field(default_factory=list)  # task ids in the order they were completed
     work: dict[str, dict] = field(default_factory=dict)  # service task id -> work request
     created: set[str] = field(default_factory=set)  # every task spec that ever got a task instance
-    timers_after_supply: dict[str, TaskState] = field(default_factory=dict)
+    timers_after_supply: dict[str, int] = field(default_factory=dict)
 
     @property
     def end_events(self) -> set[str]:
-        return {t.task_spec.name for t in self.workflow.get_tasks(state=TaskState.COMPLETED)
-                if t.task_spec.__class__.__name__ == "EndEvent"}
+        return {
+            t.task_spec.name
+            for t in self.workflow.get_tasks(state=TaskState.COMPLETED)
+            if t.task_spec.__class__.__name__ == "EndEvent"
+        }
 
 
 def _record_created(run: Run) -> None:
-    run.created |= {t.task_spec.name for t in run.workflow.get_tasks()
-                    if not t.has_state(TaskState.PREDICTED_MASK)}
+    run.created |= {
+        t.task_spec.name for t in run.workflow.get_tasks() if not t.has_state(TaskState.PREDICTED_MASK)
+    }
 
 
 def drive(data: dict[str, Any], forms: dict[str, dict] | None = None, max_steps: int = 200) -> Run:
     """Run the case to completion: worker tasks get a fake result, user tasks their form data."""
     forms = {**FORM_DATA, **(forms or {})}
     spec, subprocess_specs = load_spec()
-    wf = BpmnWorkflow(spec, subprocess_specs)
+    wf = BpmnWorkflow(spec, subprocess_specs, script_engine=safe_script_engine())
     start = wf.get_tasks(state=TaskState.READY)[0]
     start.data.update(data)
     wf.do_engine_steps()
@@ -196,13 +224,17 @@ def drive(data: dict[str, Any], forms: dict[str, dict] | None = None, max_steps:
         _record_created(run)
         if wf.completed:
             return run
-        started = [t for t in wf.get_tasks(state=TaskState.STARTED)
-                   if isinstance(t.task_spec, WorkerServiceTask)]
+        started = [
+            t for t in wf.get_tasks(state=TaskState.STARTED) if isinstance(t.task_spec, WorkerServiceTask)
+        ]
         if started:
             for task in started:
                 request = task._get_internal_data(WORK_REQUEST)
                 run.work[task.task_spec.name] = request
-                task.data[task.task_spec.result_variable] = {"status": "sent", "operation": request["operation"]}
+                task.data[task.task_spec.result_variable] = {
+                    "status": "sent",
+                    "operation": request["operation"],
+                }
                 task.complete()
                 run.steps.append(task.task_spec.name)
             wf.do_engine_steps()
@@ -219,12 +251,16 @@ def drive(data: dict[str, Any], forms: dict[str, dict] | None = None, max_steps:
         run.steps.append(name)
         wf.do_engine_steps()
         if name == "supply_batch":
-            run.timers_after_supply = {t.task_spec.name: TaskState(t.state) for t in wf.get_tasks()
-                                       if t.task_spec.name in ("sa_deadline_escalation", "sa_deadline_overdue")}
+            run.timers_after_supply = {
+                t.task_spec.name: t.state
+                for t in wf.get_tasks()
+                if t.task_spec.name in ("sa_deadline_escalation", "sa_deadline_overdue")
+            }
     raise AssertionError(f"did not complete within {max_steps} steps: {run.steps}")
 
 
 # ---------------------------------------------------------------------------- paths
+
 
 def test_authorised_imported_product_reaches_case_closed():
     # REQ: OOS-04, OOS-10 (physician informed and investigation started first)
@@ -235,12 +271,21 @@ def test_authorised_imported_product_reaches_case_closed():
     assert data["notify_mah"] and data["notify_supervisory_authority"] and not data["notify_sponsor"]
     assert data["risk_level"] == "medium"  # severity 4 x probability 3 = 12
 
-    assert set(run.steps[:3]) >= {"inform_treating_physician"}
-    for task in ("inform_treating_physician", "inform_mah", "inform_supervisory_authority",
-                 "provide_risk_evaluation", "verify_batch_verifications", "verify_import_procedures",
-                 "supply_batch", "approve_sa_notification", "notify_supervisory_authority",
-                 "notify_national_authority", "confirm_patient_informed_and_administration",
-                 "capture_case_records", "review_records_and_close"):
+    for task in (
+        "inform_treating_physician",
+        "inform_mah",
+        "inform_supervisory_authority",
+        "provide_risk_evaluation",
+        "verify_batch_verifications",
+        "verify_import_procedures",
+        "supply_batch",
+        "approve_sa_notification",
+        "notify_supervisory_authority",
+        "notify_national_authority",
+        "confirm_patient_informed_and_administration",
+        "capture_case_records",
+        "review_records_and_close",
+    ):
         assert task in run.steps, task
     assert not (SPONSOR_TASKS & run.created)
     order = run.steps.index
@@ -257,12 +302,16 @@ def test_authorised_imported_product_reaches_case_closed():
 
     assert run.work["inform_treating_physician"] == {
         "operation": "notify",
-        "params": {"party": "treating_physician", "subject": "Batch out of specification",
-                   "requirement": "OOS-04"},
+        "params": {
+            "party": "treating_physician",
+            "subject": "Batch out of specification",
+            "requirement": "OOS-04",
+        },
     }
     assert run.work["notify_national_authority"]["params"]["party"] == "national_competent_authority"
     assert run.work["capture_case_records"] == {
-        "operation": "capture_record", "params": {"record_type": "oos_case_file", "requirement": "OOS-16"},
+        "operation": "capture_record",
+        "params": {"record_type": "oos_case_file", "requirement": "OOS-16"},
     }
 
 
@@ -281,7 +330,7 @@ def test_clinical_trial_reaches_case_closed_without_mah_or_sa_tasks():
     assert run.end_events == {"case_closed"}
     assert not (MAH_SA_TASKS & run.created), MAH_SA_TASKS & run.created
     assert {"sa_deadline_escalation", "sa_deadline_overdue"}.isdisjoint(run.created)
-    assert SPONSOR_TASKS <= set(run.steps)
+    assert set(run.steps) >= SPONSOR_TASKS
     assert run.work["inform_sponsor"]["params"] == {"party": "sponsor", "requirement": "OOS-11"}
     # REQ: OOS-15 different legal entities: a written agreement is required
     assert run.workflow.last_task.data["written_agreement_required"] is True
@@ -304,34 +353,55 @@ def test_physician_decline_closes_case_without_supply(decision):
     assert {"supply_batch", "verify_batch_verifications", "approve_sa_notification"}.isdisjoint(run.created)
     assert run.steps[-2:] == ["record_batch_disposition", "capture_disposition_record"]
     assert run.work["capture_disposition_record"]["params"] == {
-        "record_type": "batch_disposition", "requirement": "OOS-07"}
+        "record_type": "batch_disposition",
+        "requirement": "OOS-07",
+    }
     assert run.workflow.last_task.data["disposition"] == "destroyed"
 
 
-def test_overdue_sa_notification_escalates_then_flags(monkeypatch):
-    # REQ: OOS-13 escalation before the 48 h deadline, late notification flagged, task stays open
+def _run_until(data: dict[str, Any], stop_at: str) -> BpmnWorkflow:
+    """Drive a case until the user task ``stop_at`` is READY (worker tasks get an empty result)."""
     spec, subprocess_specs = load_spec()
-    run = drive(case_data(), forms={})  # warm-up: the model completes normally
-    assert run.end_events == {"case_closed"}
-
-    wf = BpmnWorkflow(spec, subprocess_specs)
-    wf.get_tasks(state=TaskState.READY)[0].data.update(case_data(imported=False))
+    wf = BpmnWorkflow(spec, subprocess_specs, script_engine=safe_script_engine())
+    wf.get_tasks(state=TaskState.READY)[0].data.update(data)
     wf.do_engine_steps()
-    for _ in range(50):
-        started = [t for t in wf.get_tasks(state=TaskState.STARTED)]
-        for t in started:
-            t.complete()
+    for _ in range(100):
+        started = wf.get_tasks(state=TaskState.STARTED)
+        for task in started:
+            task.complete()
         if started:
             wf.do_engine_steps()
             continue
-        [task] = wf.get_tasks(state=TaskState.READY, manual=True)[:1]
-        if task.task_spec.name == "approve_sa_notification":
-            break
+        task = wf.get_tasks(state=TaskState.READY, manual=True)[0]
+        if task.task_spec.name == stop_at:
+            return wf
         task.set_data(**FORM_DATA[task.task_spec.name])
         task.run()
         wf.do_engine_steps()
-    timers = {t.task_spec.name: t for t in wf.get_tasks(state=TaskState.WAITING)
-              if t.task_spec.name.startswith("sa_deadline_")}
+    raise AssertionError(f"{stop_at} never became ready")
+
+
+def test_first_tasks_are_informing_the_physician_and_starting_the_investigation():
+    # REQ: OOS-10 immediate priority; OOS-04 physician informed; OOS-05 investigation; OOS-12 notifications
+    spec, subprocess_specs = load_spec()
+    wf = BpmnWorkflow(spec, subprocess_specs, script_engine=safe_script_engine())
+    wf.get_tasks(state=TaskState.READY)[0].data.update(case_data())
+    wf.do_engine_steps()
+    assert {t.task_spec.name for t in wf.get_tasks(state=TaskState.STARTED)} == {
+        "inform_treating_physician",
+        "inform_mah",
+    }
+    assert [t.task_spec.name for t in wf.get_tasks(state=TaskState.READY, manual=True)] == ["investigate_oos"]
+
+
+def test_overdue_sa_notification_escalates_then_flags():
+    # REQ: OOS-13 escalation before the 48 h deadline, late notification flagged, task stays open
+    wf = _run_until(case_data(imported=False), "approve_sa_notification")
+    timers = {
+        t.task_spec.name: t
+        for t in wf.get_tasks(state=TaskState.WAITING)
+        if t.task_spec.name.startswith("sa_deadline_")
+    }
     assert set(timers) == {"sa_deadline_escalation", "sa_deadline_overdue"}
 
     def due_in(name):
@@ -354,20 +424,35 @@ def test_overdue_sa_notification_escalates_then_flags(monkeypatch):
     pass_time(12)
     names = {t.task_spec.name for t in wf.get_tasks(state=TaskState.STARTED)}
     assert names == {"escalate_sa_deadline", "flag_sa_notification_overdue"}
-    flagged = next(t for t in wf.get_tasks(state=TaskState.STARTED)
-                   if t.task_spec.name == "flag_sa_notification_overdue")
+    flagged = next(
+        t for t in wf.get_tasks(state=TaskState.STARTED) if t.task_spec.name == "flag_sa_notification_overdue"
+    )
     assert flagged._get_internal_data(WORK_REQUEST)["params"] == {
-        "party": "qa_head", "subject": "Supervisory Authority notification overdue", "requirement": "OOS-13"}
+        "party": "qa_head",
+        "subject": "Supervisory Authority notification overdue",
+        "requirement": "OOS-13",
+    }
     # the notification itself is still required
     assert wf.get_tasks(state=TaskState.READY, manual=True)[0].task_spec.name == "approve_sa_notification"
 
 
 # ---------------------------------------------------------------------------- DMN
 
+
 @pytest.mark.parametrize(
     ("severity", "probability", "expected"),
-    [(1, 5, "low"), (2, 2, "low"), (5, 1, "low"), (2, 3, "medium"), (3, 3, "medium"), (5, 2, "medium"),
-     (4, 3, "medium"), (3, 5, "high"), (4, 4, "high"), (5, 5, "high")],
+    [
+        (1, 5, "low"),
+        (2, 2, "low"),
+        (5, 1, "low"),
+        (2, 3, "medium"),
+        (3, 3, "medium"),
+        (5, 2, "medium"),
+        (4, 3, "medium"),
+        (3, 5, "high"),
+        (4, 4, "high"),
+        (5, 5, "high"),
+    ],
 )
 def test_risk_level_matrix(severity, probability, expected):
     # REQ: OOS-05 ICH Q9 5x5 matrix: severity x probability >= 15 high, >= 6 medium, else low
@@ -378,15 +463,13 @@ def test_risk_level_matrix(severity, probability, expected):
 
 def test_risk_level_table_covers_every_cell_of_the_matrix():
     # REQ: OOS-05
-    from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine  # noqa: F401  (same engine as the task)
-
     spec, _ = load_spec()
     engine = spec.task_specs["determine_risk_level"].dmnEngine
 
     class _Task:  # the DMN engine only reads .data and .workflow.script_engine
         def __init__(self, data):
             self.data = data
-            self.workflow = BpmnWorkflow(spec)
+            self.workflow = BpmnWorkflow(spec, script_engine=safe_script_engine())
 
     for s in range(1, 6):
         for p in range(1, 6):
@@ -396,6 +479,7 @@ def test_risk_level_table_covers_every_cell_of_the_matrix():
 
 
 # ---------------------------------------------------------------------------- forms
+
 
 @pytest.mark.parametrize("form_file", sorted(p.name for p in FORMS.glob("*.schema.json")))
 def test_form_is_a_valid_draft_2020_12_schema(form_file):
@@ -412,7 +496,7 @@ def test_form_is_a_valid_draft_2020_12_schema(form_file):
 
 def test_every_user_task_names_an_existing_form():
     user_tasks = xp("//bpmn:userTask/@id")
-    assert len(user_tasks) == 12
+    assert len(user_tasks) == 11
     for task_id in user_tasks:
         assert (FORMS / form_of(task_id)).is_file(), task_id
     used = {form_of(t) for t in user_tasks}
@@ -432,12 +516,18 @@ def test_physician_request_form_enforces_attestations_and_reasons():
 
 def test_verification_forms_only_accept_true():
     # REQ: OOS-09 OOS-16 OOS-18
-    assert not validator("qp_batch_verification.schema.json").is_valid({"batch_verifications_performed": False})
+    assert not validator("qp_batch_verification.schema.json").is_valid(
+        {"batch_verifications_performed": False}
+    )
     assert not validator("qp_import_verification.schema.json").is_valid({"import_procedures_followed": False})
-    assert not validator("close_case.schema.json").is_valid({"records_complete": False, "closure_summary": "x"})
+    assert not validator("close_case.schema.json").is_valid(
+        {"records_complete": False, "closure_summary": "x"}
+    )
     bad = {**FORM_DATA["confirm_patient_informed_and_administration"], "patient_informed": False}
     assert not validator("administration.schema.json").is_valid(bad)
-    assert not validator("supply.schema.json").is_valid({**FORM_DATA["supply_batch"], "supplied_at": "yesterday"})
+    assert not validator("supply.schema.json").is_valid(
+        {**FORM_DATA["supply_batch"], "supplied_at": "yesterday"}
+    )
 
 
 # ---------------------------------------------------------------------------- model conventions
@@ -479,10 +569,21 @@ def test_pool_lanes_and_roles():
         assert lane_of(task_id) == lane, task_id
 
 
+def test_bundle_passes_the_deploy_loader():
+    # the same checks as `oospath deploy`: XSD, safe expressions, DMN cells, forms
+    assert validate_paths([PROCESSES]) == []
+
+
 def test_every_element_documents_its_requirements():
     # REQ: OOS-24 traceability: every element cites the requirement it implements
-    elements = (_flow_nodes() + xp("//bpmn:sequenceFlow") + xp("//bpmn:lane")
-                + xp("//bpmn:participant") + xp("//bpmn:process"))
+    elements = (
+        _flow_nodes()
+        + xp("//bpmn:sequenceFlow")
+        + xp("//bpmn:lane")
+        + xp("//bpmn:participant")
+        + xp("//bpmn:process")
+        + xp("//bpmn:collaboration")
+    )
     for el in elements:
         docs = el.findall(f"{{{NS['bpmn']}}}documentation")
         assert docs and REQ_ID.search(docs[0].text or ""), el.get("id")
@@ -530,8 +631,11 @@ def _safe(expr: str) -> bool:
 
 
 def test_expressions_stay_in_the_safe_subset():
-    exprs = (xp("//bpmn:conditionExpression/text()") + xp("//bpmn:timeDuration/text()")
-             + xp("//spiffworkflow:parameter/@value"))
+    exprs = (
+        xp("//bpmn:conditionExpression/text()")
+        + xp("//bpmn:timeDuration/text()")
+        + xp("//spiffworkflow:parameter/@value")
+    )
     for dmn in DMN_FILES:
         exprs += etree.parse(str(dmn)).xpath("//dmn:text/text()", namespaces=NS)
     assert len(exprs) > 40

@@ -1,0 +1,95 @@
+"""Shared fixtures: a migrated database per test (SQLite always, PostgreSQL when configured).
+
+Set OOSPATH_TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)
+to run every database test on PostgreSQL as well. Under CI=true an unreachable
+configured service fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from engine.bootstrap import Oospath, bootstrap
+from engine.clock import FrozenClock
+from engine.settings import Settings
+from engine.store.db import make_engine, upgrade
+from engine.store.models import Base
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+PG_URL = os.environ.get("OOSPATH_TEST_DATABASE_URL")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def service_unavailable(what: str) -> None:
+    """Fail under CI (a configured service must be there), skip on a developer machine."""
+    if IN_CI:
+        pytest.fail(f"{what} is not reachable and CI=true: integration tests must not be skipped")
+    pytest.skip(f"{what} is not reachable")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrations run once; each test gets a copy of the migrated file."""
+    path = tmp_path_factory.mktemp("template") / "oospath.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_ready() -> str:
+    assert PG_URL is not None
+    try:
+        engine = make_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        upgrade(engine)
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - any connection failure means the service is missing
+        service_unavailable(f"PostgreSQL at {PG_URL} ({type(exc).__name__}: {exc})")
+    return PG_URL
+
+
+def _truncate_all(url: str) -> None:
+    engine = make_engine(url)
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "oospath.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgres_ready")
+    _truncate_all(url)
+    yield url
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, clock: FrozenClock) -> Iterator[Oospath]:
+    settings = Settings(var_dir=tmp_path / "var", database_url=database_url, smtp_url=None,
+                        processes_dir=REPO / "processes")
+    container = bootstrap(settings, clock, migrate=False)
+    yield container
+    container.db.dispose()
