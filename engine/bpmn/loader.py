@@ -87,7 +87,16 @@ _REASON_REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
         "an event refers to a <message>, <signal>, <error> or <escalation> that is missing or "
         "has no name; define it at the top of the file with an id and a name",
     ),
-    (re.compile(r"KeyError\('([^']*)'\)"), r"required attribute '\1' is missing"),
+    (
+        re.compile(r"KeyError\('([^']*)'\)"),
+        r"required attribute '\1' is missing (on this element or one of its extension elements)",
+    ),
+    (
+        re.compile(
+            r"When looking for a task spec, we found two items, perhaps a form has the same ID\? \((.*)\)"
+        ),
+        r"a sequence flow leads to '\1', which is not an element of this process",
+    ),
     (
         re.compile(r"A Service Task must have an operator"),
         "a service task needs a <spiffworkflow:serviceTaskOperator> naming the worker operation",

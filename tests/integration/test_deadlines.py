@@ -1,0 +1,99 @@
+"""The 48-hour Supervisory Authority deadline with an injected clock.
+
+# REQ: OOS-13
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from engine.bootstrap import Oospath
+from engine.clock import FrozenClock
+from engine.services import cases, evidence, instances
+from engine.services.identity import Actor
+from engine.services.scheduling import fire_due
+from oospath.scenarios import EXCEPTIONAL_USE_REASON, PERSONAS, SCENARIOS, form_data
+from tests.integration.conftest import complete, ready_tasks
+from workers.embedded import EmbeddedMessaging
+
+
+def actor_for(role: str) -> Actor:
+    return Actor(PERSONAS[role].user, frozenset({role}))
+
+
+def drive_until(app: Oospath, messaging: EmbeddedMessaging, case_id: str, element_id: str) -> None:
+    """Complete the scripted user tasks until ``element_id`` is the open task."""
+    for _ in range(20):
+        messaging.pump()
+        (task, *_) = ready_tasks(app, case_id=case_id)
+        if task.element_id == element_id:
+            return
+        complete(app, task.id, form_data(task.element_id, "authorised", app.clock.now()), actor_for(task.role))
+    raise AssertionError(f"{element_id} never became ready")
+
+
+def open_authorised_case(app: Oospath) -> str:
+    with app.uow() as uow:
+        case = cases.open_case(uow.session, app.runtime, SCENARIOS["authorised"], EXCEPTIONAL_USE_REASON,
+                               actor_for("qa"))
+        uow.commit()
+        return case.id
+
+
+def notified(app: Oospath, case_id: str) -> list[tuple[str, str]]:
+    with app.uow() as uow:
+        return [(n.party, n.subject) for n in evidence.notifications_of_case(uow.session, case_id)]
+
+
+def test_sa_deadline_escalates_before_expiry_and_is_flagged_overdue_after(
+    app: Oospath, clock: FrozenClock, pathway: EmbeddedMessaging
+) -> None:
+    case_id = open_authorised_case(app)
+    drive_until(app, pathway, case_id, "approve_sa_notification")
+    supplied = clock.now()
+    with app.uow() as uow:
+        case = cases.get_case(uow.session, case_id)
+        deadlines = {t.element_id: t.due_at for t in instances.timers_of(uow.session, case.instance_id)}
+    assert deadlines == {"sa_deadline_escalation": supplied + timedelta(hours=36),
+                         "sa_deadline_overdue": supplied + timedelta(hours=48)}
+
+    clock.advance(timedelta(hours=35, minutes=59))
+    assert fire_due(app) == 0
+    clock.advance(timedelta(minutes=2))
+    assert fire_due(app) == 1
+    pathway.pump()
+    assert [s.split("] ", 1)[1] for p, s in notified(app, case_id) if p == "qa_head"] == [
+        "Supervisory Authority notification due within 12 hours"]
+
+    clock.advance(timedelta(hours=12))
+    assert fire_due(app) == 1
+    pathway.pump()
+    assert any("overdue" in subject for party, subject in notified(app, case_id) if party == "qa_head")
+
+    # The late notification is still sent, after the deadline, and the approval task stayed open.
+    (task,) = ready_tasks(app, case_id=case_id)
+    assert task.element_id == "approve_sa_notification"
+    complete(app, task.id, form_data(task.element_id, "authorised", clock.now()), actor_for("mah_ra"))
+    pathway.pump()
+    with app.uow() as uow:
+        sa = [n for n in evidence.notifications_of_case(uow.session, case_id)
+              if n.party == "supervisory_authority" and n.requirement == "OOS-13"]
+    assert len(sa) == 1 and sa[0].delivered_at > supplied + timedelta(hours=48)
+
+
+def test_notification_within_48_hours_cancels_the_deadline_timers(
+    app: Oospath, clock: FrozenClock, pathway: EmbeddedMessaging
+) -> None:
+    case_id = open_authorised_case(app)
+    drive_until(app, pathway, case_id, "approve_sa_notification")
+    clock.advance(timedelta(hours=20))
+    (task,) = ready_tasks(app, case_id=case_id)
+    complete(app, task.id, form_data(task.element_id, "authorised", clock.now()), actor_for("mah_ra"))
+    pathway.pump()
+    clock.advance(timedelta(hours=100))
+    assert fire_due(app) == 0
+    with app.uow() as uow:
+        case = cases.get_case(uow.session, case_id)
+        statuses = {t.element_id: t.status for t in instances.timers_of(uow.session, case.instance_id)}
+    assert statuses == {"sa_deadline_escalation": "cancelled", "sa_deadline_overdue": "cancelled"}
+    assert not any(party == "qa_head" for party, _ in notified(app, case_id))
