@@ -79,6 +79,8 @@ _TASK_EXPRESSIONS: tuple[tuple[str, str, Mode], ...] = (
 # The DMN engine's own pattern for a '?' outside quotes (SpiffWorkflow/dmn/engine/DMNEngine.py).
 _DMN_INPUT_MARK = re.compile(r"(\?)(?=(?:[^'\"]|['\"][^'\"]*['\"])*$)")
 _DMN_INPUT_NAME = "dmninputexpr"
+# Cells are short; the '?' pattern above is quadratic on long text with unbalanced quotes.
+_MAX_DMN_CELL_CHARS = 1000
 
 # Library messages rewritten into something a designer can act on.
 _REASON_REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -175,6 +177,8 @@ class _Document:
 
 @dataclass
 class _Inputs:
+    """The files of a bundle after stage 1; forms are keyed by base name, as diagrams cite them."""
+
     bpmn: dict[str, _Document] = field(default_factory=dict)
     dmn: dict[str, _Document] = field(default_factory=dict)
     forms: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -496,7 +500,7 @@ def _guard(filename: str, inputs: _Inputs, action: Callable[[], object]) -> list
     except ValidationException as error:
         return [_validation_problem(error, filename, inputs)]
     except Exception as error:  # the library raises TypeError, KeyError, ... on bad input
-        return [BpmnProblem(filename, None, None, _designer_reason(f"{type(error).__name__}({error!r})"))]
+        return [BpmnProblem(filename, None, None, _designer_reason(repr(error)))]
     return []
 
 
@@ -623,9 +627,13 @@ def _table_problems(table: Any, document: _Document) -> Iterator[BpmnProblem]:
         if not column.expression:
             yield document.problem(column.id, f"DMN input '{column.label}' has no input expression")
     for element_id, what, shown, checked in _table_expressions(table):
-        reason = _expression_reason(checked, "eval")
+        reason = _length_reason(shown) or _expression_reason(checked, "eval")
         if reason is not None:
             yield document.problem(element_id, f"{_describe(shown, what)}: {reason}")
+
+
+def _length_reason(text: str) -> str | None:
+    return f"longer than {_MAX_DMN_CELL_CHARS} characters" if len(text) > _MAX_DMN_CELL_CHARS else None
 
 
 def _table_expressions(table: Any) -> Iterator[tuple[str, str, str, str]]:
@@ -645,6 +653,8 @@ def _table_expressions(table: Any) -> Iterator[tuple[str, str, str, str]]:
 
 def _cell_expression(cell: str) -> str:
     """The input-entry test as DMNEngine builds it, the input standing in as a name."""
+    if _length_reason(cell):
+        return cell  # refused for its length; the '?' pattern must not run on it
     normalised = _normalise_cell(cell)
     if _DMN_INPUT_MARK.search(normalised):
         return _DMN_INPUT_MARK.sub(_DMN_INPUT_NAME, normalised)

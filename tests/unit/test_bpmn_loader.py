@@ -262,6 +262,39 @@ def test_unsafe_gateway_condition_that_bypassed_the_loader_is_refused_at_run_tim
     assert error.value.error_type == "UnsafeExpressionError"
 
 
+# security
+@pytest.mark.parametrize(
+    ("old", "element_id"), [("y = 1", "embedded_script"), ("z = y + 1", "helper_script")]
+)
+def test_unsafe_script_inside_a_subprocess_or_called_process_is_refused(old: str, element_id: str) -> None:
+    text = fixture("subprocesses.bpmn").replace(old, "import os")
+    [problem] = refused({"subprocesses.bpmn": text.encode()})
+    assert (problem.element_id, problem.line) == (element_id, line_of(text, f'id="{element_id}"'))
+
+
+# security
+def test_overlong_dmn_cell_is_refused_without_running_patterns_on_it() -> None:
+    cell = "?" * 50_000 + "'"  # quadratic for the DMN engine's '?' pattern
+    started = time.monotonic()
+    [problem] = refused(bundle_files({DMN: ('"authorised"', cell)}))
+    assert time.monotonic() - started < 1
+    assert problem.element_id == "rule_high_status"
+    assert "longer than 1000 characters" in problem.reason
+
+
+def test_subprocesses_and_called_processes_are_built_and_run() -> None:
+    bundle = load_bundle({"subprocesses.bpmn": (FIXTURES / "subprocesses.bpmn").read_bytes()})
+    assert list(bundle.specs) == ["main", "helper"]  # not the non-executable sketch
+    assert set(bundle.subprocess_specs["main"]) == {"embedded", "helper"}
+    assert set(bundle.elements) == {"main", "helper", "sketch"}
+    assert "embedded_script" in bundle.elements["main"]  # nested flow nodes are catalogued
+    workflow = BpmnWorkflow(
+        bundle.specs["main"], bundle.subprocess_specs["main"], script_engine=safe_script_engine()
+    )
+    workflow.do_engine_steps()
+    assert workflow.completed and workflow.data == {"y": 1, "z": 2}
+
+
 # ----------------------------------------------------------------- bundle structure
 
 

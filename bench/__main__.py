@@ -1,0 +1,17 @@
+"""`python -m bench engine`: benchmarks that print figures and ratios (never timed test assertions)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    benchmarks = {"engine": "bench.engine"}
+    if len(sys.argv) < 2 or sys.argv[1] not in benchmarks:
+        print(f"usage: python -m bench {{{'|'.join(benchmarks)}}} [--cases N]", file=sys.stderr)
+        sys.exit(2)
+    module = __import__(benchmarks[sys.argv[1]], fromlist=["main"])
+    module.main(sys.argv[2:])
+
+
+main()
