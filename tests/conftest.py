@@ -56,7 +56,7 @@ def postgres_ready() -> str:
             conn.execute(text("CREATE SCHEMA public"))
         upgrade(engine)
         engine.dispose()
-    except Exception as exc:  # noqa: BLE001 - any connection failure means the service is missing
+    except Exception as exc:
         service_unavailable(f"PostgreSQL at {PG_URL} ({type(exc).__name__}: {exc})")
     return PG_URL
 

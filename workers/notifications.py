@@ -30,7 +30,8 @@ SENDER = "oospath <oospath@manufacturer.example>"
 DEFAULT_PARTY_DIRECTORY: dict[str, dict[str, str]] = {
     "treating_physician": {"name": "Treating physician", "address": "treating.physician@hospital.example"},
     "mah": {"name": "MAH regulatory affairs", "address": "regulatory.affairs@mah.example"},
-    "supervisory_authority": {"name": "Supervisory Authority (MIA site)", "address": "gmp.inspectorate@authority.example"},
+    "supervisory_authority": {"name": "Supervisory Authority (MIA site)",
+                              "address": "gmp.inspectorate@authority.example"},
     "national_competent_authority": {"name": "National competent authority", "address": "atmp@nca.example"},
     "sponsor": {"name": "Clinical-trial sponsor", "address": "clinical.quality@sponsor.example"},
     "qa_head": {"name": "Head of Quality Assurance", "address": "qa.head@manufacturer.example"},
