@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.bpmn.errors import BpmnLoadError, BpmnProblem
 from engine.bpmn.loader import load_bundle
 from engine.services import audit
 from engine.services.audit import AuditEvent
@@ -57,6 +58,10 @@ def deploy(
 ) -> list[DeployOutcome]:
     """Validate and store a bundle; one definition version per executable process in it."""
     bundle = load_bundle(files)
+    if not bundle.specs:
+        first = next((name for name in sorted(files) if name.endswith(".bpmn")), "(no .bpmn file)")
+        raise BpmnLoadError([BpmnProblem(first, None, None, 'no executable process: mark the process to run with '
+                                                          'isExecutable="true"')])
     bundle_sha = _bundle_hash(files)
     now = runtime.clock.now()
     outcomes: list[DeployOutcome] = []
