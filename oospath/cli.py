@@ -13,7 +13,7 @@ from rich.table import Table
 
 from engine.settings import Settings
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 @click.group()

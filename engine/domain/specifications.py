@@ -46,7 +46,7 @@ class SpecificationError(ValueError):
     """
 
 
-class CaseNotEligible(Exception):  # noqa: N818 - domain name used by services and API
+class CaseNotEligible(Exception):
     """The batch does not qualify for the exceptional-use pathway.
 
     ``requirement`` names the rule that refused it so the API and the audit trail

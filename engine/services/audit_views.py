@@ -6,7 +6,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.services.audit import verify_chain
-from engine.store.models import AuditEntry, CaseRow
+from engine.store.models import AuditEntry, CaseRow, ProcessDefinition, ProcessInstance
+
+
+def element_names(session: Session, instance_id: str) -> dict[str, str]:
+    instance = session.get(ProcessInstance, instance_id)
+    definition = session.get(ProcessDefinition, instance.definition_id) if instance else None
+    if definition is None:
+        return {}
+    return {eid: (info.get("name") or eid).replace("\n", " ") for eid, info in definition.elements.items()}
 
 
 def case_trail(session: Session, case_id: str) -> list[AuditEntry]:
@@ -26,12 +34,20 @@ def chain_intact(session: Session, instance_id: str) -> list[int]:
     return verify_chain(instance_trail(session, instance_id))
 
 
-def describe(entry: AuditEntry) -> str:
+def describe(entry: AuditEntry, names: dict[str, str] | None = None) -> str:
+    """One line a reader understands; ``names`` maps element ids to their BPMN names."""
     after = entry.data_after or {}
+    name = (names or {}).get(entry.element_id or "", entry.element_id or "")
+    if entry.action == "task.completed":
+        return name
+    if entry.action == "timer.fired":
+        return f"deadline timer fired: {name}"
     if entry.action == "notification.delivered":
-        return f"notified {after.get('party')} ({entry.element_id})"
+        return f"notified {after.get('party')}: {name}"
     if entry.action == "record.captured":
         return f"record captured: {after.get('record_type')} sha256 {str(after.get('sha256'))[:12]}…"
     if entry.action == "case.opened":
         return f"case {after.get('reference')} opened for batch {after.get('batch_id')}"
-    return f"{entry.action}: {entry.element_id or ''}"
+    if entry.action == "instance.completed":
+        return f"case closed at end event '{name}'"
+    return f"{entry.action}: {name}"

@@ -241,9 +241,18 @@ class Runtime:
                 continue
             session.add(Timer(id=task_id, instance_id=loaded.row.id, element_id=task.task_spec.bpmn_id,
                               due_at=due, status="waiting"))
+            self._set_task_due(session, task, due)
         for task_id, row in known.items():
             if row.status == "waiting" and task_id not in waiting:
                 row.status = "cancelled"
+
+    @staticmethod
+    def _set_task_due(session: Session, timer_task: Any, due: datetime) -> None:
+        """A boundary timer's activity is due by its latest timer (e.g. the 48 h deadline)."""
+        for sibling in timer_task.parent.children:
+            row = session.get(TaskRow, str(sibling.id))
+            if row is not None and sibling is not timer_task and (row.due_at is None or row.due_at < due):
+                row.due_at = due
 
     def _timer_due(self, task: Any, now: datetime) -> datetime | None:
         """Due time by the injected clock; written back so the engine and the table agree."""

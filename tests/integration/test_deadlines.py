@@ -56,6 +56,8 @@ def test_sa_deadline_escalates_before_expiry_and_is_flagged_overdue_after(
         deadlines = {t.element_id: t.due_at for t in instances.timers_of(uow.session, case.instance_id)}
     assert deadlines == {"sa_deadline_escalation": supplied + timedelta(hours=36),
                          "sa_deadline_overdue": supplied + timedelta(hours=48)}
+    (approval,) = ready_tasks(app, case_id=case_id)
+    assert approval.due_at == supplied + timedelta(hours=48)  # the task list shows the legal deadline
 
     clock.advance(timedelta(hours=35, minutes=59))
     assert fire_due(app) == 0
