@@ -1,8 +1,8 @@
 """Shared fixtures: a migrated database per test (SQLite always, PostgreSQL when configured).
 
 Set OOSPATH_TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)
-to run every database test on PostgreSQL as well. Under CI=true an unreachable
-configured service fails the run instead of skipping.
+to run every database test on PostgreSQL as well. A configured service that is not
+reachable fails the run (never a silent skip; CI sets CI=true and the URL).
 """
 
 from __future__ import annotations
@@ -30,10 +30,9 @@ BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
 def service_unavailable(what: str) -> None:
-    """Fail under CI (a configured service must be there), skip on a developer machine."""
-    if IN_CI:
-        pytest.fail(f"{what} is not reachable and CI=true: integration tests must not be skipped")
-    pytest.skip(f"{what} is not reachable")
+    """A configured service must be there: fail, never skip (CI=true or not)."""
+    ci = " (CI=true)" if IN_CI else ""
+    pytest.fail(f"{what} is not reachable{ci}: unset OOSPATH_TEST_DATABASE_URL to test on SQLite only")
 
 
 @pytest.fixture(scope="session")
