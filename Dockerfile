@@ -4,7 +4,9 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    OOSPATH_PROCESSES_DIR=/app/processes \
+    OOSPATH_VAR_DIR=/app/var
 
 WORKDIR /app
 
@@ -17,6 +19,7 @@ COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY api ./api
 COPY workers ./workers
+COPY oospath ./oospath
 COPY bench ./bench
 COPY processes ./processes
 

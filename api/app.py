@@ -45,6 +45,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                 messaging.pump()
             return response
 
+    @app.before_request
+    def _require_identity() -> None:
+        """Every /api/v1 resource needs a (development) identity, except the OpenAPI document."""
+        from flask import request
+
+        from api.identity import current_actor
+
+        if request.path.startswith("/api/v1/") and request.path != "/api/v1/openapi.json":
+            current_actor()
+
     register_error_handlers(app)
     _register_blueprints(app)
     return app

@@ -298,9 +298,13 @@ def _response_schemas() -> dict[str, Any]:
         "Health": obj({"status": {"const": "ok"}, "database": {"const": "ok"}}, title="Health"),
         "Task": obj(TASK_PROPERTIES, title="Task",
                     description="A human or worker task (OOS-25: only roles the user holds are listed)."),
-        "TaskDetail": obj({**TASK_PROPERTIES, "form": nullable({
-            "type": "object", "description": "JSON Schema (2020-12) of the form the data must match"})},
-            title="Task with its form"),
+        "TaskDetail": obj({
+            **TASK_PROPERTIES,
+            "form": nullable({"type": "object",
+                              "description": "JSON Schema (2020-12) of the form the data must match"}),
+            "data": {"type": "object", "description": "the process data the task is decided on, e.g. the OOS "
+                                                      "findings and the risk evaluation (OOS-04, OOS-06)"},
+        }, title="Task with its form and process data"),
         "TaskList": items_of("Task"),
         "CaseSummary": obj(CASE_SUMMARY_PROPERTIES, title="OOS case summary"),
         "CaseOpened": obj({**CASE_SUMMARY_PROPERTIES, "links": ref("Links")}, title="Opened OOS case"),
@@ -406,7 +410,7 @@ def _body(name: str, description: str | None = None) -> dict[str, Any]:
 def operation(
     operation_id: str, tag: str, summary: str, ok: dict[str, dict[str, Any]], *, errors: tuple[str, ...] = (),
     description: str | None = None, parameters: list[dict[str, Any]] | None = None,
-    body: dict[str, Any] | None = None, identity: bool = False,
+    body: dict[str, Any] | None = None, identity: bool = True,
 ) -> dict[str, Any]:
     """One operation; ``errors`` are the 4xx statuses it can answer (each a problem+json response)."""
     op: dict[str, Any] = {"operationId": operation_id, "tags": [tag], "summary": summary}
@@ -423,8 +427,7 @@ def operation(
     responses["default"] = {"$ref": "#/components/responses/Error"}
     op["responses"] = responses
     if not identity:
-        # Reads do not check the identity headers in this development build.
-        op["security"] = [{}, {"developmentUser": [], "developmentRoles": []}]
+        op["security"] = [{}]  # open: liveness and this document
     return op
 
 
@@ -435,10 +438,11 @@ TASK_ID = _path("task_id", "task id")
 def _paths() -> dict[str, Any]:
     return {
         "/healthz": {"get": operation(
-            "health", "operations", "Liveness and database readiness", {"200": _ok("Healthy", "Health")})},
+            "health", "operations", "Liveness and database readiness", {"200": _ok("Healthy", "Health")},
+            identity=False)},
         "/api/v1/openapi.json": {"get": operation(
             "openapi", "operations", "This OpenAPI 3.1 document",
-            {"200": _ok("The document", {"type": "object"})})},
+            {"200": _ok("The document", {"type": "object"})}, identity=False)},
         "/api/v1/process-definitions": {
             "get": operation("listProcessDefinitions", "process definitions", "Every deployed version",
                              {"200": _ok("Definitions by key and version", "DefinitionList")}),
@@ -541,8 +545,9 @@ def _paths() -> dict[str, Any]:
                         _query("state", "task state (default `ready`; empty for every state)",
                                {"enum": [*TASK_STATES, ""], "default": "ready"})])},
         "/api/v1/tasks/{task_id}": {"get": operation(
-            "getTask", "tasks", "A task with the JSON Schema of its form",
-            {"200": _ok("The task", "TaskDetail")}, errors=("404",), parameters=[TASK_ID])},
+            "getTask", "tasks", "A task with the JSON Schema of its form and the data it is decided on",
+            {"200": _ok("The task", "TaskDetail")}, errors=("403", "404"), identity=True, parameters=[TASK_ID],
+            description="OOS-25: only a user holding the task's role sees it (403 otherwise).")},
         "/api/v1/tasks/{task_id}/claim": {"post": operation(
             "claimTask", "tasks", "Claim a task so that only the caller can complete it",
             {"200": _ok("Claimed", "Task")}, errors=("403", "404", "409"), identity=True, parameters=[TASK_ID],

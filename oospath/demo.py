@@ -16,6 +16,7 @@ from engine.domain import catalogue
 from engine.services import cases, catalog, definitions, tasks
 from engine.services.errors import Conflict
 from engine.services.identity import Actor
+from engine.services.scheduling import fire_due
 from engine.store.models import AuditEntry, CaseRow
 from oospath.scenarios import EXCEPTIONAL_USE_REASON, PERSONAS, SCENARIOS, STEP_DURATION, form_data
 from workers.embedded import EmbeddedMessaging
@@ -81,6 +82,8 @@ def run_scenario(app: Oospath, messaging: EmbeddedMessaging, scenario: str, adva
                                 form_data(task.element_id, scenario, app.clock.now()),
                                 Actor(persona.user, frozenset({persona.role})))
             uow.commit()
+        messaging.pump()
+        fire_due(app)  # the scheduler runs in-process in the demo
         messaging.pump()
         steps += 1
     with app.uow() as uow:

@@ -11,7 +11,7 @@ from api.app import container
 from api.identity import current_actor
 from api.util import json_body
 from api.views import task_view
-from engine.services import tasks
+from engine.services import instances, tasks
 from engine.services.errors import Forbidden
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks")
@@ -35,9 +35,17 @@ def list_tasks() -> dict[str, Any]:
 
 @bp.get("/<task_id>")
 def get_task(task_id: str) -> dict[str, Any]:
-    with container().uow() as uow:
+    """The task with its JSON Schema form and the process data it is decided on (e.g. the
+    OOS findings and the risk evaluation the physician must see, OOS-04/OOS-06)."""
+    app, actor = container(), current_actor()
+    with app.uow() as uow:
         row = tasks.get_task(uow.session, task_id)
-        return task_view(row) | {"form": tasks.form_schema(uow.session, row)}
+        if not actor.has_role(row.role):
+            raise Forbidden(f"OOS-25: task '{row.name or row.element_id}' belongs to role '{row.role}'")
+        return task_view(row) | {
+            "form": tasks.form_schema(uow.session, row),
+            "data": instances.instance_data(uow.session, app.runtime, row.instance_id),
+        }
 
 
 @bp.post("/<task_id>/claim")

@@ -8,6 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.services import definitions
+from engine.services.cases import PATHWAY_KEY
+from engine.services.errors import RuleViolation
 from engine.services.identity import Actor
 from engine.services.runtime import Runtime, json_clean
 from engine.store.models import ProcessDefinition, ProcessInstance, Timer
@@ -16,6 +18,9 @@ from engine.store.models import ProcessDefinition, ProcessInstance, Timer
 def start_instance(
     session: Session, runtime: Runtime, key: str, data: dict[str, Any], actor: Actor, version: int | None = None
 ) -> ProcessInstance:
+    if key == PATHWAY_KEY:
+        raise RuleViolation("OOS-01", "an OOS case starts from its batch: use POST /api/v1/cases, which checks that "
+                                      "the batch is out of specification (OOS-01) and cell/tissue-based (OOS-02)")
     definition = definitions.get_definition(session, key, version)
     return runtime.start(session, definition, data, actor).row
 

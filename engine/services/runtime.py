@@ -15,7 +15,8 @@ import copy
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,7 +40,7 @@ from engine.bpmn.task_specs import WorkerServiceTask, mark_dispatched, pending_w
 from engine.clock import Clock
 from engine.services import audit
 from engine.services.audit import AuditEvent
-from engine.services.errors import Conflict, NotFound
+from engine.services.errors import Conflict, InvalidData, NotFound
 from engine.services.identity import SYSTEM, Actor
 from engine.store.models import OutboxMessage, ProcessDefinition, ProcessInstance, TaskRow, Timer
 
@@ -60,6 +62,20 @@ class LoadedInstance:
 def json_clean(data: dict[str, Any]) -> dict[str, Any]:
     """Task data as plain JSON (drops anything the JSON encoder cannot represent)."""
     return json.loads(json.dumps(data, default=str))
+
+
+@contextmanager
+def engine_errors(loaded: LoadedInstance) -> Iterator[None]:
+    """A failing expression or script becomes a 422 naming the element; the transaction is not committed."""
+    try:
+        yield
+    except WorkflowException as exc:
+        spec = getattr(exc, "task_spec", None)
+        element = getattr(spec, "bpmn_id", None) or getattr(spec, "name", "?")
+        raise InvalidData(
+            f"process '{loaded.definition.key}' v{loaded.definition.version} stopped at element '{element}': "
+            f"{exc}; nothing was saved, correct the data or the process definition"
+        ) from exc
 
 
 class Runtime:
@@ -133,7 +149,8 @@ class Runtime:
     def advance(self, session: Session, loaded: LoadedInstance, actor: Actor = SYSTEM) -> None:
         """Run engine steps, then project and persist everything the step produced."""
         completed: list[Any] = []
-        loaded.workflow.do_engine_steps(did_complete_task=completed.append)
+        with engine_errors(loaded):
+            loaded.workflow.do_engine_steps(did_complete_task=completed.append)
         now = self.clock.now()
         case_id = loaded.row.case_id
         for task in completed:

@@ -11,7 +11,7 @@ from engine.services import audit
 from engine.services.audit import AuditEvent
 from engine.services.errors import Conflict, Forbidden, NotFound
 from engine.services.identity import Actor
-from engine.services.runtime import Runtime, json_clean
+from engine.services.runtime import Runtime, engine_errors, json_clean
 from engine.services.validation import validate_against
 from engine.store.models import ProcessDefinition, ProcessInstance, TaskRow
 
@@ -98,7 +98,8 @@ def complete_task(
     task = runtime.task(loaded, task_id)
     before = {key: task.data.get(key) for key in data}
     task.set_data(**data)
-    task.run()
+    with engine_errors(loaded):
+        task.run()
     now = runtime.clock.now()
     row.state = "completed"
     row.completed_at = now
