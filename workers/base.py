@@ -18,13 +18,13 @@ from engine.bootstrap import Oospath
 from engine.services.identity import Actor
 from engine.services.inbox import already_processed, mark_processed
 from workers.transport.base import RESULTS, Message, Transport
+from workers.transport.topology import QUEUES
 
 log = logging.getLogger(__name__)
 
 
 class Worker(ABC):
-    kind: str  # notifications | records | reporting
-    operations: tuple[str, ...]
+    kind: str  # notifications | records | reporting: the queue of workers/transport/topology.py
 
     def __init__(self, app: Oospath, transport: Transport) -> None:
         self.app = app
@@ -33,10 +33,7 @@ class Worker(ABC):
 
     @property
     def queue(self) -> str:
-        return f"oospath.work.{self.kind}"
-
-    def bindings(self) -> list[str]:
-        return [f"work.{operation}" for operation in self.operations]
+        return QUEUES[self.kind].name
 
     def handle(self, message: Message) -> None:
         work = message.body

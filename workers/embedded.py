@@ -1,34 +1,42 @@
-"""Embedded messaging: relay, workers and the result consumer in one process (demo, tests, API default)."""
+"""Embedded messaging: relay, workers and the engine's consumers in one process (demo, tests, API default)."""
 
 from __future__ import annotations
 
 from engine.bootstrap import Oospath
-from workers.base import Worker
+from workers.dead_letters import incident_recorder
 from workers.engine_results import ResultConsumer
+from workers.inbound import InboundConsumer
 from workers.notifications import NotificationWorker
 from workers.records import RecordsWorker
 from workers.relay import relay_pending
-from workers.transport.base import RESULTS
+from workers.reporting import ReportingWorker
+from workers.transport.base import Handler, Transport
 from workers.transport.inprocess import InProcessTransport
+
+
+def consumers(app: Oospath, transport: Transport) -> dict[str, tuple[str, Handler]]:
+    """Every consumer kind: name -> (queue, handler). One home for the wiring of all processes."""
+    workers = [NotificationWorker(app, transport), RecordsWorker(app, transport), ReportingWorker(app, transport)]
+    kinds: dict[str, tuple[str, Handler]] = {w.kind: (w.queue, w.handle) for w in workers}
+    results, inbound = ResultConsumer(app), InboundConsumer(app)
+    kinds["results"] = (results.queue, results.handle)
+    kinds["inbound"] = (inbound.queue, inbound.handle)
+    return kinds
 
 
 class EmbeddedMessaging:
     def __init__(self, app: Oospath, transport: InProcessTransport | None = None) -> None:
         self.app = app
-        self.transport = transport or InProcessTransport()
-        self.workers: list[Worker] = [NotificationWorker(app, self.transport), RecordsWorker(app, self.transport)]
-        for worker in self.workers:
-            for binding in worker.bindings():
-                self.transport.subscribe(f"{worker.queue}:{binding}", binding, worker.handle)
-        results = ResultConsumer(app)
-        self.transport.subscribe(results.queue, RESULTS, results.handle)
+        self.transport = transport or InProcessTransport(on_dead_letter=incident_recorder(app))
+        self.transport.declare()
+        self.consumers: dict[str, tuple[str, Handler]] = consumers(app, self.transport)
 
     def pump(self) -> int:
         """Relay and deliver until nothing moves; returns the number of messages handled."""
         total = 0
         while True:
             relayed = relay_pending(self.app, self.transport)
-            handled = self.transport.run_until_idle()
+            handled = sum(self.transport.consume(queue, handler) for queue, handler in self.consumers.values())
             total += handled
             if not relayed and not handled:
                 return total

@@ -97,7 +97,6 @@ def render(work: dict[str, Any], directory: dict[str, dict[str, str]]) -> EmailM
 
 class NotificationWorker(Worker):
     kind = "notifications"
-    operations = ("notify",)
 
     def __init__(self, app: Oospath, transport: Transport, channel: Channel | None = None) -> None:
         super().__init__(app, transport)

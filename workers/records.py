@@ -12,11 +12,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.bootstrap import Oospath
-from engine.services.evidence import record_capture
+from engine.services.evidence import record_capture, record_for_work_message
 from engine.store.models import RecordRow
 from workers.base import Worker
 from workers.transport.base import Transport
@@ -35,7 +34,6 @@ def store_content(root: Path, content: bytes) -> str:
 
 class RecordsWorker(Worker):
     kind = "records"
-    operations = ("capture_record",)
 
     def __init__(self, app: Oospath, transport: Transport) -> None:
         super().__init__(app, transport)
@@ -60,8 +58,7 @@ class RecordsWorker(Worker):
         return _result(row)
 
     def previous_result(self, session: Session, work: dict[str, Any]) -> dict[str, Any] | None:
-        row = session.scalar(select(RecordRow).where(RecordRow.meta["work_message_id"].as_string()
-                                                     == work["message_id"]))
+        row = record_for_work_message(session, work["message_id"])
         return _result(row) if row else None
 
 

@@ -13,7 +13,7 @@ from engine.domain.specifications import CaseNotEligible, check_case_eligibility
 from engine.services import audit, catalog, definitions
 from engine.services.audit import AuditEvent
 from engine.services.errors import Conflict, NotFound, RuleViolation
-from engine.services.events import publish_event
+from engine.services.events import publish_case_event
 from engine.services.identity import Actor
 from engine.services.runtime import LoadedInstance, Runtime
 from engine.store.models import CaseRow, ProcessInstance
@@ -77,9 +77,8 @@ def open_case(
         data_after={"reference": case.reference, "batch_id": batch_id, "findings": case.findings,
                     "exceptional_use_reason": case.exceptional_use_reason},
     ))
-    publish_event(session, now, "case.opened", {"case_id": case.id, "reference": case.reference,
-                                                "batch_id": batch_id})
     session.flush()
+    publish_case_event(session, now, "case.opened", case.id)
     return case
 
 
@@ -93,9 +92,7 @@ def close_case_on_completion(session: Session, loaded: LoadedInstance) -> None:
     case.closed_at = loaded.row.completed_at
     batch = catalog.get_batch(session, case.batch_id)
     batch.status = "oos_supplied" if case.outcome == "supplied" else "oos_not_supplied"
-    publish_event(session, loaded.row.completed_at, "case.closed",
-                  {"case_id": case.id, "reference": case.reference, "batch_id": case.batch_id,
-                   "outcome": case.outcome})
+    publish_case_event(session, loaded.row.completed_at, "case.closed", case.id, outcome=case.outcome)
 
 
 def get_case(session: Session, case_id: str) -> CaseRow:

@@ -70,3 +70,8 @@ def records_of_case(session: Session, case_id: str) -> list[RecordRow]:
 
 def delivery_for_task(session: Session, task_id: str) -> NotificationRow | None:
     return session.scalar(select(NotificationRow).where(NotificationRow.task_id == task_id))
+
+
+def record_for_work_message(session: Session, message_id: str) -> RecordRow | None:
+    """The record a worker captured for one work message (its idempotence key)."""
+    return session.scalar(select(RecordRow).where(RecordRow.meta["work_message_id"].as_string() == message_id))

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.services import audit
+from engine.services import audit, events
 from engine.services.audit import AuditEvent
 from engine.services.errors import Conflict, Forbidden, NotFound
 from engine.services.identity import Actor
@@ -109,4 +109,5 @@ def complete_task(
         task_id=row.id, data_before=json_clean(before), data_after=json_clean(data), reason=reason,
     ), role=row.role)
     runtime.advance(session, loaded, actor)
+    events.element_completed(session, now, row.case_id, row.element_id, data)
     return row

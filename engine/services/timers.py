@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.services import audit
+from engine.services import audit, events
 from engine.services.audit import AuditEvent
 from engine.services.identity import SYSTEM
 from engine.services.runtime import Runtime
@@ -47,4 +47,5 @@ def fire_timer(session: Session, runtime: Runtime, timer_id: str) -> bool:
         data_after={"due_at": timer.due_at.isoformat(), "fired_at": now.isoformat()},
     ), role="system")
     runtime.advance(session, loaded)
+    events.element_completed(session, now, loaded.row.case_id, timer.element_id, {})
     return True

@@ -8,7 +8,7 @@ from typing import Any
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.orm import Session
 
-from engine.services import audit
+from engine.services import audit, events
 from engine.services.audit import AuditEvent
 from engine.services.identity import Actor
 from engine.services.inbox import already_processed, mark_processed
@@ -53,4 +53,7 @@ def apply_work_result(session: Session, runtime: Runtime, message: dict[str, Any
         task_id=row.id, data_after=result,
     ), role="system")
     runtime.advance(session, loaded, worker)
+    if result.get("delivered"):
+        events.publish_case_event(session, now, "notification.sent", row.case_id, party=result.get("party"),
+                                  element_id=row.element_id, message_id=result.get("message_id"))
     return "applied"

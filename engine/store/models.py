@@ -249,3 +249,33 @@ class RecordRow(Base):
     captured_by: Mapped[str] = mapped_column(String(200))
     captured_at: Mapped[datetime]
     meta: Mapped[dict[str, Any]]
+
+
+class Incident(Base):
+    """A message that could not be processed after its retries: dead-lettered and visible on the case."""
+
+    __tablename__ = "incidents"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    queue: Mapped[str] = mapped_column(String(200))
+    message_id: Mapped[str] = mapped_column(String(100))
+    routing_key: Mapped[str] = mapped_column(String(200))
+    body: Mapped[dict[str, Any]]
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int]
+    status: Mapped[str] = mapped_column(String(20), index=True)  # open | retried
+    created_at: Mapped[datetime]
+    retried_at: Mapped[datetime | None]
+    retried_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class InboundEvent(Base):
+    """An applied inbound integration event (LIMS result, authority acknowledgement, PV reference)."""
+
+    __tablename__ = "inbound_events"
+    message_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(100))
+    case_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]

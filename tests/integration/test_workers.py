@@ -24,6 +24,7 @@ from workers.records import RecordsWorker, store_content
 from workers.relay import relay_pending
 from workers.transport.base import Message
 from workers.transport.inprocess import InProcessTransport
+from workers.transport.topology import QUEUES
 
 
 def open_case(app: Oospath) -> str:
@@ -68,12 +69,12 @@ def test_redelivered_work_message_has_no_second_effect(app: Oospath, pathway: Em
     relay_pending(app, pathway.transport)
     message = first_work_message(app, "work.notify")
     transport = InProcessTransport()
+    transport.declare()
     replies: list[Message] = []
-    transport.subscribe("results", "results", replies.append)
     worker = NotificationWorker(app, transport)
     worker.handle(message)
     worker.handle(message)  # the broker redelivers: the worker died before acking
-    transport.run_until_idle()
+    transport.consume(QUEUES["results"].name, replies.append)
     with app.uow() as uow:
         deliveries = uow.session.scalar(select(func.count()).select_from(NotificationRow)
                                         .where(NotificationRow.task_id == message.body["task_id"]))

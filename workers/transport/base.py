@@ -1,10 +1,11 @@
 """The messaging interface between the engine's outbox and the workers.
 
-Routing keys: ``work.<operation>`` (engine -> worker), ``results`` (worker -> engine),
-``event.<name>`` (domain events for subscribers). A transport publishes with
-confirmation (``publish_batch`` returns only when the broker has every message) and
-delivers each message to a handler; the message is acknowledged only after the
-handler returns, so a crash means redelivery, never loss.
+A transport publishes with confirmation (``publish_batch`` returns only when the
+broker has every message), and ``consume`` hands each message of a queue to a
+handler, acknowledging it only after the handler returns: a crash means
+redelivery, never loss. A handler that raises is retried with a delay up to the
+retry policy's attempts, then dead-lettered with its error, and ``on_dead_letter``
+is called so the failure becomes a visible incident.
 """
 
 from __future__ import annotations
@@ -24,15 +25,39 @@ class Message:
     headers: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    message: Message
+    queue: str
+    error: str
+    attempts: int
+
+
 Handler = Callable[[Message], None]
+DeadLetterHandler = Callable[[DeadLetter], None]
+
+
+class RejectMessage(Exception):
+    """The message can never succeed (e.g. it fails its schema): dead-letter it at once, no retries."""
+
+
+class PublishError(RuntimeError):
+    """The broker refused (nack), could not route, or did not confirm in time: nothing is marked sent."""
 
 
 class Transport(Protocol):
+    def declare(self) -> None:
+        """Declare the exchanges and queues of ``topology`` (idempotent)."""
+
     def publish_batch(self, messages: Sequence[Message]) -> None:
-        """Publish and wait for the broker's confirmation of all of them."""
+        """Publish and wait for the broker's confirmation of all of them; PublishError otherwise."""
 
-    def subscribe(self, queue: str, binding: str, handler: Handler) -> None:
-        """Deliver messages whose routing key matches ``binding`` to ``handler`` (one queue per worker kind)."""
+    def consume(
+        self, queue: str, handler: Handler, *, idle_timeout: float | None = None, max_messages: int | None = None
+    ) -> int:
+        """Handle messages of ``queue``; return the count when idle for ``idle_timeout`` s (None: forever)."""
 
-    def run_until_idle(self) -> int:
-        """Deliver what is queued; returns the number of messages handled (embedded use)."""
+    def dead_letters(self) -> list[DeadLetter]:
+        """What is in the dead-letter queue (without removing it)."""
+
+    def close(self) -> None: ...

@@ -1,8 +1,9 @@
 """In-process transport: the embedded default, so `oospath demo` needs no broker.
 
-Same semantics as the broker where it matters: per-queue FIFO, topic bindings with
-``*``/``#`` wildcards, ack after the handler returns (a handler exception puts the
-message back and counts the attempt), and dead-lettering after ``max_attempts``.
+Same contract as RabbitMQ (tests/integration/test_transport_contract.py runs against
+both): topic routing, confirmed publishing that refuses unroutable work, ack after
+the handler returns, bounded retries, dead-lettering with the error and the
+``on_dead_letter`` callback. The retry delay is not waited for: nothing else runs.
 """
 
 from __future__ import annotations
@@ -11,60 +12,79 @@ import logging
 import re
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-from workers.transport.base import Handler, Message
+from workers.transport.base import DeadLetter, DeadLetterHandler, Handler, Message, PublishError, RejectMessage
+from workers.transport.topology import ATTEMPTS_HEADER, QUEUES, RetryPolicy, must_be_routed
 
 log = logging.getLogger(__name__)
 
 
 def binding_pattern(binding: str) -> re.Pattern[str]:
-    """AMQP topic matching: ``*`` is one word, ``#`` is zero or more words."""
-    parts = [
-        r"[^.]+" if word == "*" else r".*" if word == "#" else re.escape(word) for word in binding.split(".")
-    ]
-    return re.compile(r"\.".join(parts).replace(r".*\.", r"(?:.*\.)?") + "$")
-
-
-@dataclass
-class _Queue:
-    pattern: re.Pattern[str]
-    handler: Handler
-    messages: deque[tuple[Message, int]] = field(default_factory=deque)
+    """AMQP topic matching: ``*`` is exactly one word, ``#`` is zero or more words."""
+    regex = ""
+    for index, word in enumerate(binding.split(".")):
+        if word == "#":
+            regex += r"(?:\.[^.]+)*" if index else r"(?:[^.]+(?:\.[^.]+)*)?"
+        else:
+            regex += (r"\." if index else "") + (r"[^.]+" if word == "*" else re.escape(word))
+    return re.compile(regex + "$")
 
 
 class InProcessTransport:
-    def __init__(self, max_attempts: int = 5) -> None:
-        self.max_attempts = max_attempts
-        self._queues: dict[str, _Queue] = {}
-        self.dead_letters: list[tuple[Message, str]] = []
+    def __init__(self, retry: RetryPolicy | None = None, on_dead_letter: DeadLetterHandler | None = None) -> None:
+        self.retry = retry or RetryPolicy()
+        self.on_dead_letter = on_dead_letter
+        self._bindings: dict[str, list[re.Pattern[str]]] = {}
+        self._queues: dict[str, deque[Message]] = {}
+        self._dead: list[DeadLetter] = []
 
-    def subscribe(self, queue: str, binding: str, handler: Handler) -> None:
-        self._queues[queue] = _Queue(binding_pattern(binding), handler)
+    def declare(self) -> None:
+        for spec in QUEUES.values():
+            self._queues.setdefault(spec.name, deque())
+            self._bindings[spec.name] = [binding_pattern(b) for b in spec.bindings]
 
     def publish_batch(self, messages: Sequence[Message]) -> None:
+        routed: list[tuple[str, Message]] = []
         for message in messages:
-            for queue in self._queues.values():
-                if queue.pattern.match(message.routing_key):
-                    queue.messages.append((message, 0))
+            queues = [name for name, patterns in self._bindings.items()
+                      if any(p.match(message.routing_key) for p in patterns)]
+            if not queues and must_be_routed(message.routing_key):
+                raise PublishError(f"no queue is bound for routing key '{message.routing_key}'")
+            routed.extend((queue, message) for queue in queues)
+        for queue, message in routed:  # all or nothing, like a confirmed batch
+            self._queues[queue].append(message)
 
-    def run_until_idle(self) -> int:
+    def consume(
+        self, queue: str, handler: Handler, *, idle_timeout: float | None = None, max_messages: int | None = None
+    ) -> int:
+        pending = self._queues[queue]
         handled = 0
-        progressed = True
-        while progressed:
-            progressed = False
-            for queue in self._queues.values():
-                if not queue.messages:
-                    continue
-                message, attempts = queue.messages.popleft()
-                progressed = True
-                handled += 1
-                try:
-                    queue.handler(message)
-                except Exception as exc:  # the handler failed: nack and retry, then dead-letter
-                    log.exception("handler failed for %s", message.message_id)
-                    if attempts + 1 >= self.max_attempts:
-                        self.dead_letters.append((message, repr(exc)))
-                    else:
-                        queue.messages.append((message, attempts + 1))
+        while pending and (max_messages is None or handled < max_messages):
+            message = pending.popleft()
+            handled += 1
+            try:
+                handler(message)
+            except Exception as exc:  # the handler failed: retry, then dead-letter
+                log.warning("handler of %s failed on %s: %r", queue, message.message_id, exc)
+                self._retry_or_dead_letter(queue, message, exc)
         return handled
+
+    def _retry_or_dead_letter(self, queue: str, message: Message, exc: Exception) -> None:
+        attempts = int(message.headers.get(ATTEMPTS_HEADER, 1))
+        if attempts < self.retry.max_attempts and not isinstance(exc, RejectMessage):
+            headers = {**message.headers, ATTEMPTS_HEADER: attempts + 1}
+            self._queues[queue].append(Message(message.message_id, message.routing_key, message.body, headers))
+            return
+        dead = DeadLetter(message, queue, f"{type(exc).__name__}: {exc}", attempts)
+        self._dead.append(dead)
+        if self.on_dead_letter:
+            self.on_dead_letter(dead)
+
+    def queued(self, queue: str) -> int:
+        return len(self._queues[queue])
+
+    def dead_letters(self) -> list[DeadLetter]:
+        return list(self._dead)
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,306 @@
+"""RabbitMQ transport (pika): durable topology, batched publisher confirms, manual acks,
+bounded delayed retries, dead-lettering, reconnection with back-off.
+
+Publishing uses pika's asynchronous ``SelectConnection`` so a whole batch is sent and
+then its confirmations awaited together (one round trip per batch, not per message).
+Consuming uses a ``BlockingConnection`` with a prefetch window and acknowledges each
+message only after its handler returned, i.e. after the handler's effects committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pika
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.exceptions import AMQPChannelError, AMQPConnectionError, ChannelClosed, ConnectionClosed
+from pika.spec import Basic, BasicProperties
+
+from workers.transport.base import DeadLetter, DeadLetterHandler, Handler, Message, PublishError, RejectMessage
+from workers.transport.topology import (
+    ATTEMPTS_HEADER,
+    DEAD_LETTER_EXCHANGE,
+    DEAD_LETTER_QUEUE,
+    ERROR_HEADER,
+    EXCHANGE,
+    QUEUE_HEADER,
+    QUEUES,
+    RETRY_EXCHANGE,
+    RetryPolicy,
+    must_be_routed,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+RECOVERABLE = (AMQPConnectionError, ConnectionClosed, ChannelClosed, AMQPChannelError, OSError)
+
+
+def amqp_url() -> str:
+    return os.environ.get("OOSPATH_AMQP_URL", DEFAULT_URL)
+
+
+def queue_type() -> str:
+    kind = os.environ.get("OOSPATH_AMQP_QUEUE_TYPE", "classic")
+    if kind not in ("classic", "quorum"):
+        raise ValueError(f"OOSPATH_AMQP_QUEUE_TYPE must be classic or quorum, not {kind!r}")
+    return kind
+
+
+def properties(message: Message) -> BasicProperties:
+    return BasicProperties(message_id=message.message_id, delivery_mode=2, content_type="application/json",
+                           type=message.routing_key, headers=dict(message.headers) or None)
+
+
+def encode(message: Message) -> bytes:
+    return json.dumps(message.body, separators=(",", ":")).encode()
+
+
+def decode(method: Basic.Deliver, props: BasicProperties, body: bytes) -> Message:
+    return Message(props.message_id or "", method.routing_key, json.loads(body), dict(props.headers or {}))
+
+
+class BatchPublisher:
+    """Publishes a batch on a confirm-mode channel and waits for all its confirmations."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self.parameters = pika.URLParameters(url)
+        self.timeout = timeout
+        self._connection: pika.SelectConnection | None = None
+        self._channel: Any = None
+        self._next_tag = 1
+        self._outstanding: set[int] = set()
+        self._failures: list[str] = []
+        self._open_error: str | None = None
+        self._expired = False
+
+    # ---- connection lifecycle, driven by the I/O loop -----------------------------------------
+    def _connect(self) -> None:
+        self._open_error = None
+        self._channel = None
+        self._connection = pika.SelectConnection(
+            self.parameters, on_open_callback=self._on_open, on_open_error_callback=self._on_open_error,
+            on_close_callback=self._on_connection_closed)
+        self._run_until(lambda: self._channel is not None or self._open_error is not None)
+        if self._open_error is not None:
+            raise PublishError(f"cannot connect to the broker: {self._open_error}")
+
+    def _on_open(self, connection: pika.SelectConnection) -> None:
+        connection.channel(on_open_callback=self._on_channel_open)
+
+    def _on_open_error(self, _connection: Any, error: Exception) -> None:
+        self._open_error = repr(error)
+        self._stop()
+
+    def _on_connection_closed(self, _connection: Any, reason: Exception) -> None:
+        if self._outstanding:
+            self._failures.append(f"connection closed before confirmation: {reason!r}")
+        self._open_error = self._open_error or repr(reason)
+        self._channel = None
+        self._stop()
+
+    def _on_channel_open(self, channel: Any) -> None:
+        channel.add_on_return_callback(self._on_return)
+        channel.add_on_close_callback(lambda _ch, reason: self._on_connection_closed(None, reason))
+        self._next_tag = 1
+        channel.confirm_delivery(self._on_confirm, callback=lambda _frame: self._ready(channel))
+
+    def _ready(self, channel: Any) -> None:
+        self._channel = channel
+        self._stop()
+
+    def _on_return(self, _channel: Any, method: Any, props: BasicProperties, _body: bytes) -> None:
+        self._failures.append(f"message {props.message_id} to '{method.routing_key}' was not routed to any queue")
+
+    def _on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        tags = {t for t in self._outstanding if t <= method.delivery_tag} if method.multiple else {method.delivery_tag}
+        self._outstanding -= tags
+        if isinstance(method, Basic.Nack):
+            self._failures.append(f"broker refused {len(tags)} message(s) (nack)")
+        if not self._outstanding:
+            self._stop()
+
+    def _stop(self) -> None:
+        if self._connection is not None:
+            self._connection.ioloop.stop()
+
+    def _run_until(self, done: Callable[[], bool]) -> None:
+        """Run the I/O loop until ``done()`` or the timeout; callbacks stop the loop to re-check."""
+        assert self._connection is not None
+        self._expired = False
+
+        def expire() -> None:
+            self._expired = True
+            self._stop()
+
+        timer = self._connection.ioloop.call_later(self.timeout, expire)
+        while not done() and not self._expired:
+            self._connection.ioloop.start()
+        self._connection.ioloop.remove_timeout(timer)
+
+    # ---- public -------------------------------------------------------------------------------
+    def publish_batch(self, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        if self._channel is None or self._connection is None or not self._connection.is_open:
+            self._connect()
+        self._failures = []
+        for message in messages:
+            self._channel.basic_publish(EXCHANGE, message.routing_key, encode(message), properties(message),
+                                        mandatory=must_be_routed(message.routing_key))
+            self._outstanding.add(self._next_tag)
+            self._next_tag += 1
+        self._run_until(lambda: not self._outstanding or self._channel is None)
+        if self._outstanding or self._failures:
+            unconfirmed = len(self._outstanding)
+            self._outstanding.clear()
+            self.close()
+            raise PublishError("; ".join(self._failures) or f"{unconfirmed} message(s) not confirmed in time")
+
+    def close(self) -> None:
+        if self._connection is not None and self._connection.is_open:
+            self._connection.close()
+            self._connection.ioloop.start()
+        self._connection = None
+        self._channel = None
+
+
+def declare_topology(channel: BlockingChannel, retry: RetryPolicy) -> None:
+    """Exchanges, queues, retry queues and the dead-letter queue; idempotent."""
+    arguments = {"x-queue-type": queue_type()}
+    channel.exchange_declare(EXCHANGE, "topic", durable=True)
+    channel.exchange_declare(RETRY_EXCHANGE, "direct", durable=True)
+    channel.exchange_declare(DEAD_LETTER_EXCHANGE, "fanout", durable=True)
+    channel.queue_declare(DEAD_LETTER_QUEUE, durable=True, arguments=arguments)
+    channel.queue_bind(DEAD_LETTER_QUEUE, DEAD_LETTER_EXCHANGE)
+    for spec in QUEUES.values():
+        channel.queue_declare(spec.name, durable=True,
+                              arguments={**arguments, "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE})
+        for binding in spec.bindings:
+            channel.queue_bind(spec.name, EXCHANGE, routing_key=binding)
+        retry_queue = f"{spec.name}.retry"
+        channel.queue_declare(retry_queue, durable=True, arguments={
+            **arguments, "x-message-ttl": retry.delay_ms,
+            "x-dead-letter-exchange": "", "x-dead-letter-routing-key": spec.name})
+        channel.queue_bind(retry_queue, RETRY_EXCHANGE, routing_key=spec.name)
+
+
+class RabbitMqTransport:
+    def __init__(
+        self, url: str | None = None, *, retry: RetryPolicy | None = None, prefetch: int | None = None,
+        on_dead_letter: DeadLetterHandler | None = None,
+    ) -> None:
+        self.url = url or amqp_url()
+        self.retry = retry or RetryPolicy.from_env()
+        self.prefetch = prefetch or int(os.environ.get("OOSPATH_AMQP_PREFETCH", "20"))
+        self.on_dead_letter = on_dead_letter
+        self.publisher = BatchPublisher(self.url)
+        self._connection: pika.BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
+
+    def _open(self) -> BlockingChannel:
+        if self._channel is None or not self._channel.is_open:
+            self._connection = pika.BlockingConnection(pika.URLParameters(self.url))
+            self._channel = self._connection.channel()
+            self._channel.confirm_delivery()
+            declare_topology(self._channel, self.retry)
+            self._channel.basic_qos(prefetch_count=self.prefetch)
+        return self._channel
+
+    def declare(self) -> None:
+        self._open()
+
+    def publish_batch(self, messages: Sequence[Message]) -> None:
+        self.publisher.publish_batch(messages)
+
+    def consume(
+        self, queue: str, handler: Handler, *, idle_timeout: float | None = None, max_messages: int | None = None
+    ) -> int:
+        """Consume with reconnection and exponential back-off (0.5 s doubling to 30 s, with jitter)."""
+        handled, backoff = 0, 0.5
+        while max_messages is None or handled < max_messages:
+            try:
+                handled += self._consume_once(queue, handler, idle_timeout, None if max_messages is None
+                                              else max_messages - handled)
+                return handled
+            except RECOVERABLE as exc:
+                log.warning("broker connection lost while consuming %s (%r); reconnecting in %.1f s",
+                            queue, exc, backoff)
+                self._channel = None
+                time.sleep(backoff * random.uniform(0.8, 1.2))
+                backoff = min(backoff * 2, 30.0)
+        return handled
+
+    def _consume_once(self, queue: str, handler: Handler, idle_timeout: float | None, limit: int | None) -> int:
+        channel = self._open()
+        handled = 0
+        for method, props, body in channel.consume(queue, inactivity_timeout=idle_timeout or 1.0):
+            if method is None:
+                if idle_timeout is not None:
+                    break
+                continue
+            message = decode(method, props, body)
+            try:
+                handler(message)
+            except Exception as exc:  # retry with delay, then dead-letter; never lose it
+                log.warning("handler of %s failed on %s: %r", queue, message.message_id, exc)
+                self._retry_or_dead_letter(channel, queue, message, exc)
+            channel.basic_ack(method.delivery_tag)
+            handled += 1
+            if limit is not None and handled >= limit:
+                break
+        channel.cancel()
+        return handled
+
+    def _retry_or_dead_letter(self, channel: BlockingChannel, queue: str, message: Message, exc: Exception) -> None:
+        attempts = int(message.headers.get(ATTEMPTS_HEADER, 1))
+        if attempts < self.retry.max_attempts and not isinstance(exc, RejectMessage):
+            copy = Message(message.message_id, message.routing_key, message.body,
+                           {**message.headers, ATTEMPTS_HEADER: attempts + 1})
+            channel.basic_publish(RETRY_EXCHANGE, queue, encode(copy), properties(copy), mandatory=True)
+            return
+        error = f"{type(exc).__name__}: {exc}"
+        dead = Message(message.message_id, message.routing_key, message.body,
+                       {**message.headers, ERROR_HEADER: error[:2000], QUEUE_HEADER: queue})
+        channel.basic_publish(DEAD_LETTER_EXCHANGE, message.routing_key, encode(dead), properties(dead))
+        if self.on_dead_letter:
+            self.on_dead_letter(DeadLetter(message, queue, error, attempts))
+
+    def dead_letters(self) -> list[DeadLetter]:
+        channel = self._open()
+        found: list[DeadLetter] = []
+        tags = []
+        while True:
+            method, props, body = channel.basic_get(DEAD_LETTER_QUEUE, auto_ack=False)
+            if method is None:
+                break
+            tags.append(method.delivery_tag)
+            message = Message(props.message_id or "", props.type or "", json.loads(body), dict(props.headers or {}))
+            found.append(DeadLetter(message, str(message.headers.get(QUEUE_HEADER, "")),
+                                    str(message.headers.get(ERROR_HEADER, "")),
+                                    int(message.headers.get(ATTEMPTS_HEADER, 1))))
+        for tag in tags:
+            channel.basic_nack(tag, requeue=True)
+        return found
+
+    def purge(self) -> None:
+        """Empty every oospath queue (tests and fault-injection runs only)."""
+        channel = self._open()
+        for spec in QUEUES.values():
+            channel.queue_purge(spec.name)
+            channel.queue_purge(f"{spec.name}.retry")
+        channel.queue_purge(DEAD_LETTER_QUEUE)
+
+    def close(self) -> None:
+        self.publisher.close()
+        if self._connection is not None and self._connection.is_open:
+            self._connection.close()
+        self._connection = None
+        self._channel = None
