@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 
@@ -29,3 +31,31 @@ class FrozenClock:
     def advance(self, delta: timedelta) -> datetime:
         self._now += delta
         return self._now
+
+
+class FileClock:
+    """A simulated clock shared by several processes through a file (demo and fault-injection runs only).
+
+    Selected with OOSPATH_CLOCK_FILE; the file holds one ISO 8601 UTC time.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def now(self) -> datetime:
+        return datetime.fromisoformat(self.path.read_text().strip())
+
+    def set(self, moment: datetime) -> None:
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(moment.isoformat())
+        os.replace(temporary, self.path)
+
+    def advance(self, delta: timedelta) -> datetime:
+        moment = self.now() + delta
+        self.set(moment)
+        return moment
+
+
+def clock_from_env() -> Clock:
+    path = os.environ.get("OOSPATH_CLOCK_FILE")
+    return FileClock(Path(path)) if path else SystemClock()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -41,22 +43,43 @@ def validate(paths: tuple[Path, ...]) -> None:
               show_default=True)
 @click.option("--var-dir", type=click.Path(path_type=Path), default=None,
               help="Where the SQLite database, records and mail go (default: a fresh temporary directory).")
-def demo(scenario: str, var_dir: Path | None) -> None:
-    """Run one complete OOS case on embedded defaults and print its timeline."""
+@click.option("--broker", type=click.Choice(["embedded", "amqp"]), default="embedded", show_default=True,
+              help="amqp: through RabbitMQ (OOSPATH_AMQP_URL) with the relay and each worker as a process. "
+                   "The demo purges oospath's queues there: use a broker of its own.")
+def demo(scenario: str, var_dir: Path | None, broker: str) -> None:
+    """Run one complete OOS case and print its timeline (embedded defaults unless --broker amqp)."""
     from engine.bootstrap import bootstrap
-    from engine.clock import FrozenClock
-    from oospath.demo import deploy_processes, run_scenario, seed_catalogue
+    from engine.clock import FileClock
+    from oospath.demo import deploy_processes, run_scenario, seed_catalogue, wait_until_settled
+    from oospath.supervisor import CONSUMER_KINDS, Supervisor
     from oospath.timeline import print_timeline
     from workers.embedded import EmbeddedMessaging
 
     started = time.perf_counter()
-    var_dir = var_dir or Path(tempfile.mkdtemp(prefix="oospath-demo-"))
-    clock = FrozenClock()
+    var_dir = (var_dir or Path(tempfile.mkdtemp(prefix="oospath-demo-"))).resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    clock = FileClock(var_dir / "clock")
+    clock.set(datetime.now(UTC).replace(microsecond=0))
     settings = Settings(var_dir=var_dir, database_url=f"sqlite:///{var_dir / 'oospath.db'}")
     app = bootstrap(settings, clock)
     deploy_processes(app)
     seed_catalogue(app)
-    result = run_scenario(app, EmbeddedMessaging(app), scenario, clock.advance)
+    if broker == "embedded":
+        result = run_scenario(app, EmbeddedMessaging(app).pump, scenario, clock.advance)
+    else:
+        from workers.transport.rabbitmq import RabbitMqTransport
+
+        transport = RabbitMqTransport()
+        transport.declare()
+        transport.purge()
+        transport.close()
+        supervisor = Supervisor({"OOSPATH_DATABASE_URL": settings.database_url, "OOSPATH_VAR_DIR": str(var_dir),
+                                 "OOSPATH_CLOCK_FILE": str(clock.path)}, var_dir / "logs")
+        supervisor.start(["relay", *CONSUMER_KINDS])
+        try:
+            result = run_scenario(app, lambda: wait_until_settled(app), scenario, clock.advance)
+        finally:
+            supervisor.stop()
     print_timeline(console, app, result.case.id)
     case = result.case
     console.print(
@@ -66,6 +89,34 @@ def demo(scenario: str, var_dir: Path | None) -> None:
     )
     if case.status != "closed":
         sys.exit(1)
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["notifications", "records", "reporting", "results", "inbound"]))
+def worker(kind: str) -> None:
+    """Consume one queue from RabbitMQ (OOSPATH_AMQP_URL) until stopped; several may run per kind."""
+    from engine.bootstrap import bootstrap
+    from workers.dead_letters import incident_recorder
+    from workers.embedded import consumers
+    from workers.transport.rabbitmq import RabbitMqTransport
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = bootstrap(migrate=False)
+    transport = RabbitMqTransport(on_dead_letter=incident_recorder(app))
+    queue, handler = consumers(app, transport)[kind]
+    transport.consume(queue, handler)
+
+
+@main.command()
+@click.option("--interval", default=0.1, show_default=True, help="Seconds to wait when the outbox is empty.")
+def relay(interval: float) -> None:
+    """Publish committed outbox messages to RabbitMQ with batched publisher confirms, forever."""
+    from engine.bootstrap import bootstrap
+    from workers.relay import run_relay
+    from workers.transport.rabbitmq import RabbitMqTransport
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    run_relay(bootstrap(migrate=False), RabbitMqTransport(), interval)
 
 
 @main.command()
@@ -123,3 +174,7 @@ def db_upgrade() -> None:
 
     bootstrap()
     console.print("database is at the latest migration")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,6 +6,8 @@ messaging and workers, and a simulated clock so the timeline shows real duration
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,9 +19,8 @@ from engine.services import cases, catalog, definitions, tasks
 from engine.services.errors import Conflict
 from engine.services.identity import Actor
 from engine.services.scheduling import fire_due
-from engine.store.models import AuditEntry, CaseRow
+from engine.store.models import AuditEntry, CaseRow, OutboxMessage, TaskRow
 from oospath.scenarios import EXCEPTIONAL_USE_REASON, PERSONAS, SCENARIOS, STEP_DURATION, form_data
-from workers.embedded import EmbeddedMessaging
 
 ADMIN = Actor("process.admin", frozenset({"admin"}))
 
@@ -60,14 +61,20 @@ def seed_catalogue(app: Oospath, actor: Actor = ADMIN) -> None:
         uow.commit()
 
 
-def run_scenario(app: Oospath, messaging: EmbeddedMessaging, scenario: str, advance: object) -> DemoResult:
-    """Open the case of the scenario's batch and let the scripted actors work until it closes."""
+def run_scenario(
+    app: Oospath, settle: Callable[[], object], scenario: str, advance: Callable[[timedelta], object]
+) -> DemoResult:
+    """Open the case of the scenario's batch and let the scripted actors work until it closes.
+
+    ``settle`` returns when the messages of the last step are handled (in-process pump,
+    or waiting for the RabbitMQ workers); ``advance`` moves the simulated clock.
+    """
     opener = Actor(PERSONAS["qa"].user, frozenset({"qa"}))
     with app.uow() as uow:
         case = cases.open_case(uow.session, app.runtime, SCENARIOS[scenario], EXCEPTIONAL_USE_REASON, opener)
         uow.commit()
         case_id = case.id
-    messaging.pump()
+    settle()
     steps = 0
     while True:
         with app.uow() as uow:
@@ -76,17 +83,32 @@ def run_scenario(app: Oospath, messaging: EmbeddedMessaging, scenario: str, adva
             break
         task = ready[0]
         persona = PERSONAS[task.role or "qa"]
-        advance(STEP_DURATION.get(task.element_id, timedelta(hours=1)))  # type: ignore[operator]
+        advance(STEP_DURATION.get(task.element_id, timedelta(hours=1)))
         with app.uow() as uow:
             tasks.complete_task(uow.session, app.runtime, task.id,
                                 form_data(task.element_id, scenario, app.clock.now()),
                                 Actor(persona.user, frozenset({persona.role})))
             uow.commit()
-        messaging.pump()
-        fire_due(app)  # the scheduler runs in-process in the demo
-        messaging.pump()
+        settle()
+        if fire_due(app):  # the scheduler runs in-process in the demo
+            settle()
         steps += 1
     with app.uow() as uow:
         case = cases.get_case(uow.session, case_id)
         rows = uow.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.case_id == case_id))
     return DemoResult(case, rows or 0, steps)
+
+
+def wait_until_settled(app: Oospath, timeout: float = 60.0) -> None:
+    """Wait for out-of-process workers: every outbox row published and no task waiting for a worker."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with app.uow() as uow:
+            unpublished = uow.session.scalar(select(func.count()).select_from(OutboxMessage)
+                                             .where(OutboxMessage.published_at.is_(None)))
+            waiting = uow.session.scalar(select(func.count()).select_from(TaskRow).where(TaskRow.state == "waiting"))
+        if not unpublished and not waiting:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"workers did not finish within {timeout:.0f} s: {unpublished} unpublished outbox "
+                       f"message(s), {waiting} task(s) waiting for a worker")

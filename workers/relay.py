@@ -7,11 +7,16 @@ on PostgreSQL so several relays can run.
 
 from __future__ import annotations
 
+import logging
+import time
+
 from sqlalchemy import select
 
 from engine.bootstrap import Oospath
 from engine.store.models import OutboxMessage
-from workers.transport.base import Message, Transport
+from workers.transport.base import Message, PublishError, Transport
+
+log = logging.getLogger(__name__)
 
 
 def relay_pending(app: Oospath, transport: Transport, batch_size: int = 500) -> int:
@@ -28,3 +33,18 @@ def relay_pending(app: Oospath, transport: Transport, batch_size: int = 500) -> 
             row.published_at = now
         uow.commit()
         return len(rows)
+
+
+def run_relay(app: Oospath, transport: Transport, interval: float) -> None:
+    """The relay process: publish, and back off (up to 30 s) while the broker refuses or is away."""
+    backoff = interval
+    while True:
+        try:
+            published = relay_pending(app, transport)
+            backoff = interval
+        except PublishError as exc:
+            log.warning("publishing failed (%s); retrying in %.1f s", exc, backoff)
+            published = 0
+            backoff = min(max(backoff * 2, 0.5), 30.0)
+        if not published:
+            time.sleep(backoff)

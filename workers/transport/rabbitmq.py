@@ -172,7 +172,7 @@ class BatchPublisher:
         self._channel = None
 
 
-def declare_topology(channel: BlockingChannel, retry: RetryPolicy) -> None:
+def declare_topology(channel: BlockingChannel) -> None:
     """Exchanges, queues, retry queues and the dead-letter queue; idempotent."""
     arguments = {"x-queue-type": queue_type()}
     channel.exchange_declare(EXCHANGE, "topic", durable=True)
@@ -186,9 +186,9 @@ def declare_topology(channel: BlockingChannel, retry: RetryPolicy) -> None:
         for binding in spec.bindings:
             channel.queue_bind(spec.name, EXCHANGE, routing_key=binding)
         retry_queue = f"{spec.name}.retry"
+        # The delay is a per-message expiration (set when retrying), so changing it needs no re-declaration.
         channel.queue_declare(retry_queue, durable=True, arguments={
-            **arguments, "x-message-ttl": retry.delay_ms,
-            "x-dead-letter-exchange": "", "x-dead-letter-routing-key": spec.name})
+            **arguments, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": spec.name})
         channel.queue_bind(retry_queue, RETRY_EXCHANGE, routing_key=spec.name)
 
 
@@ -210,7 +210,7 @@ class RabbitMqTransport:
             self._connection = pika.BlockingConnection(pika.URLParameters(self.url))
             self._channel = self._connection.channel()
             self._channel.confirm_delivery()
-            declare_topology(self._channel, self.retry)
+            declare_topology(self._channel)
             self._channel.basic_qos(prefetch_count=self.prefetch)
         return self._channel
 
@@ -264,7 +264,9 @@ class RabbitMqTransport:
         if attempts < self.retry.max_attempts and not isinstance(exc, RejectMessage):
             copy = Message(message.message_id, message.routing_key, message.body,
                            {**message.headers, ATTEMPTS_HEADER: attempts + 1})
-            channel.basic_publish(RETRY_EXCHANGE, queue, encode(copy), properties(copy), mandatory=True)
+            delayed = properties(copy)
+            delayed.expiration = str(self.retry.delay_ms)
+            channel.basic_publish(RETRY_EXCHANGE, queue, encode(copy), delayed, mandatory=True)
             return
         error = f"{type(exc).__name__}: {exc}"
         dead = Message(message.message_id, message.routing_key, message.body,
