@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -44,8 +45,8 @@ def validate(paths: tuple[Path, ...]) -> None:
 @click.option("--var-dir", type=click.Path(path_type=Path), default=None,
               help="Where the SQLite database, records and mail go (default: a fresh temporary directory).")
 @click.option("--broker", type=click.Choice(["embedded", "amqp"]), default="embedded", show_default=True,
-              help="amqp: through RabbitMQ (OOSPATH_AMQP_URL) with the relay and each worker as a process. "
-                   "The demo purges oospath's queues there: use a broker of its own.")
+              help="amqp: through RabbitMQ (OOSPATH_AMQP_URL) with the relay and each worker as a process, "
+                   "in the namespace OOSPATH_AMQP_NAMESPACE (default here: oospath-demo), whose queues it purges.")
 def demo(scenario: str, var_dir: Path | None, broker: str) -> None:
     """Run one complete OOS case and print its timeline (embedded defaults unless --broker amqp)."""
     from engine.bootstrap import bootstrap
@@ -68,13 +69,16 @@ def demo(scenario: str, var_dir: Path | None, broker: str) -> None:
         result = run_scenario(app, EmbeddedMessaging(app).pump, scenario, clock.advance)
     else:
         from workers.transport.rabbitmq import RabbitMqTransport
+        from workers.transport.topology import Topology
 
-        transport = RabbitMqTransport()
+        namespace = os.environ.get("OOSPATH_AMQP_NAMESPACE", "oospath-demo")
+        transport = RabbitMqTransport(topology=Topology(namespace))
         transport.declare()
         transport.purge()
         transport.close()
         supervisor = Supervisor({"OOSPATH_DATABASE_URL": settings.database_url, "OOSPATH_VAR_DIR": str(var_dir),
-                                 "OOSPATH_CLOCK_FILE": str(clock.path)}, var_dir / "logs")
+                                 "OOSPATH_CLOCK_FILE": str(clock.path), "OOSPATH_AMQP_NAMESPACE": namespace},
+                                var_dir / "logs")
         supervisor.start(["relay", *CONSUMER_KINDS])
         try:
             result = run_scenario(app, lambda: wait_until_settled(app), scenario, clock.advance)
@@ -103,8 +107,7 @@ def worker(kind: str) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = bootstrap(migrate=False)
     transport = RabbitMqTransport(on_dead_letter=incident_recorder(app))
-    queue, handler = consumers(app, transport)[kind]
-    transport.consume(queue, handler)
+    transport.consume(kind, consumers(app, transport)[kind])
 
 
 @main.command()

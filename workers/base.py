@@ -18,7 +18,6 @@ from engine.bootstrap import Oospath
 from engine.services.identity import Actor
 from engine.services.inbox import already_processed, mark_processed
 from workers.transport.base import RESULTS, Message, Transport
-from workers.transport.topology import QUEUES
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +29,6 @@ class Worker(ABC):
         self.app = app
         self.transport = transport
         self.actor = Actor(f"worker:{self.kind}", frozenset({"system"}))
-
-    @property
-    def queue(self) -> str:
-        return QUEUES[self.kind].name
 
     def handle(self, message: Message) -> None:
         work = message.body

@@ -14,13 +14,12 @@ from workers.transport.base import Handler, Transport
 from workers.transport.inprocess import InProcessTransport
 
 
-def consumers(app: Oospath, transport: Transport) -> dict[str, tuple[str, Handler]]:
-    """Every consumer kind: name -> (queue, handler). One home for the wiring of all processes."""
+def consumers(app: Oospath, transport: Transport) -> dict[str, Handler]:
+    """Every consumer kind -> its handler. One home for the wiring of all processes."""
     workers = [NotificationWorker(app, transport), RecordsWorker(app, transport), ReportingWorker(app, transport)]
-    kinds: dict[str, tuple[str, Handler]] = {w.kind: (w.queue, w.handle) for w in workers}
-    results, inbound = ResultConsumer(app), InboundConsumer(app)
-    kinds["results"] = (results.queue, results.handle)
-    kinds["inbound"] = (inbound.queue, inbound.handle)
+    kinds: dict[str, Handler] = {w.kind: w.handle for w in workers}
+    kinds["results"] = ResultConsumer(app).handle
+    kinds["inbound"] = InboundConsumer(app).handle
     return kinds
 
 
@@ -29,14 +28,14 @@ class EmbeddedMessaging:
         self.app = app
         self.transport = transport or InProcessTransport(on_dead_letter=incident_recorder(app))
         self.transport.declare()
-        self.consumers: dict[str, tuple[str, Handler]] = consumers(app, self.transport)
+        self.consumers: dict[str, Handler] = consumers(app, self.transport)
 
     def pump(self) -> int:
         """Relay and deliver until nothing moves; returns the number of messages handled."""
         total = 0
         while True:
             relayed = relay_pending(self.app, self.transport)
-            handled = sum(self.transport.consume(queue, handler) for queue, handler in self.consumers.values())
+            handled = sum(self.transport.consume(kind, handler) for kind, handler in self.consumers.items())
             total += handled
             if not relayed and not handled:
                 return total

@@ -5,11 +5,10 @@ from __future__ import annotations
 from engine.bootstrap import Oospath
 from engine.services.work import apply_work_result
 from workers.transport.base import Message
-from workers.transport.topology import QUEUES
 
 
 class ResultConsumer:
-    queue = QUEUES["results"].name
+    kind = "results"
 
     def __init__(self, app: Oospath) -> None:
         self.app = app

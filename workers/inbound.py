@@ -25,7 +25,6 @@ from engine.services.errors import RuleViolation
 from engine.services.identity import Actor
 from engine.store.models import InboundEvent
 from workers.transport.base import Message, RejectMessage
-from workers.transport.topology import QUEUES
 
 CONTRACTS = Path(__file__).with_name("contracts")
 LIMS = Actor("integration:lims", frozenset({"system"}))
@@ -49,7 +48,7 @@ def validate(event_type: str, body: dict[str, Any]) -> None:
 
 
 class InboundConsumer:
-    queue = QUEUES["inbound"].name
+    kind = "inbound"
 
     def __init__(self, app: Oospath) -> None:
         self.app = app

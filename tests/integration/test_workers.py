@@ -24,7 +24,6 @@ from workers.records import RecordsWorker, store_content
 from workers.relay import relay_pending
 from workers.transport.base import Message
 from workers.transport.inprocess import InProcessTransport
-from workers.transport.topology import QUEUES
 
 
 def open_case(app: Oospath) -> str:
@@ -74,7 +73,7 @@ def test_redelivered_work_message_has_no_second_effect(app: Oospath, pathway: Em
     worker = NotificationWorker(app, transport)
     worker.handle(message)
     worker.handle(message)  # the broker redelivers: the worker died before acking
-    transport.consume(QUEUES["results"].name, replies.append)
+    transport.consume("results", replies.append)
     with app.uow() as uow:
         deliveries = uow.session.scalar(select(func.count()).select_from(NotificationRow)
                                         .where(NotificationRow.task_id == message.body["task_id"]))

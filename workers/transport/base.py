@@ -28,7 +28,7 @@ class Message:
 @dataclass(frozen=True)
 class DeadLetter:
     message: Message
-    queue: str
+    queue: str  # the consumer kind whose queue gave up on it
     error: str
     attempts: int
 
@@ -47,15 +47,16 @@ class PublishError(RuntimeError):
 
 class Transport(Protocol):
     def declare(self) -> None:
-        """Declare the exchanges and queues of ``topology`` (idempotent)."""
+        """Declare the exchanges and queues of the topology (idempotent)."""
 
     def publish_batch(self, messages: Sequence[Message]) -> None:
         """Publish and wait for the broker's confirmation of all of them; PublishError otherwise."""
 
     def consume(
-        self, queue: str, handler: Handler, *, idle_timeout: float | None = None, max_messages: int | None = None
+        self, kind: str, handler: Handler, *, idle_timeout: float | None = None, max_messages: int | None = None
     ) -> int:
-        """Handle messages of ``queue``; return the count when idle for ``idle_timeout`` s (None: forever)."""
+        """Handle messages of the queue of ``kind``; return the count when idle for ``idle_timeout`` s
+        (None: run forever)."""
 
     def dead_letters(self) -> list[DeadLetter]:
         """What is in the dead-letter queue (without removing it)."""

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from workers.transport.base import DeadLetter, DeadLetterHandler, Handler, Message, PublishError, RejectMessage
-from workers.transport.topology import ATTEMPTS_HEADER, QUEUES, RetryPolicy, must_be_routed
+from workers.transport.topology import ATTEMPTS_HEADER, BINDINGS, RetryPolicy, must_be_routed
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,9 @@ class InProcessTransport:
         self._dead: list[DeadLetter] = []
 
     def declare(self) -> None:
-        for spec in QUEUES.values():
-            self._queues.setdefault(spec.name, deque())
-            self._bindings[spec.name] = [binding_pattern(b) for b in spec.bindings]
+        for kind, bindings in BINDINGS.items():
+            self._queues.setdefault(kind, deque())
+            self._bindings[kind] = [binding_pattern(b) for b in bindings]
 
     def publish_batch(self, messages: Sequence[Message]) -> None:
         routed: list[tuple[str, Message]] = []
@@ -55,8 +55,9 @@ class InProcessTransport:
             self._queues[queue].append(message)
 
     def consume(
-        self, queue: str, handler: Handler, *, idle_timeout: float | None = None, max_messages: int | None = None
+        self, kind: str, handler: Handler, *, idle_timeout: float | None = None, max_messages: int | None = None
     ) -> int:
+        queue = kind
         pending = self._queues[queue]
         handled = 0
         while pending and (max_messages is None or handled < max_messages):
@@ -80,8 +81,8 @@ class InProcessTransport:
         if self.on_dead_letter:
             self.on_dead_letter(dead)
 
-    def queued(self, queue: str) -> int:
-        return len(self._queues[queue])
+    def queued(self, kind: str) -> int:
+        return len(self._queues[kind])
 
     def dead_letters(self) -> list[DeadLetter]:
         return list(self._dead)

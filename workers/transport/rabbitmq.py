@@ -25,14 +25,11 @@ from pika.spec import Basic, BasicProperties
 from workers.transport.base import DeadLetter, DeadLetterHandler, Handler, Message, PublishError, RejectMessage
 from workers.transport.topology import (
     ATTEMPTS_HEADER,
-    DEAD_LETTER_EXCHANGE,
-    DEAD_LETTER_QUEUE,
+    BINDINGS,
     ERROR_HEADER,
-    EXCHANGE,
     QUEUE_HEADER,
-    QUEUES,
-    RETRY_EXCHANGE,
     RetryPolicy,
+    Topology,
     must_be_routed,
 )
 
@@ -69,8 +66,9 @@ def decode(method: Basic.Deliver, props: BasicProperties, body: bytes) -> Messag
 class BatchPublisher:
     """Publishes a batch on a confirm-mode channel and waits for all its confirmations."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, exchange: str, timeout: float = 30.0) -> None:
         self.parameters = pika.URLParameters(url)
+        self.exchange = exchange
         self.timeout = timeout
         self._connection: pika.SelectConnection | None = None
         self._channel: Any = None
@@ -153,7 +151,7 @@ class BatchPublisher:
             self._connect()
         self._failures = []
         for message in messages:
-            self._channel.basic_publish(EXCHANGE, message.routing_key, encode(message), properties(message),
+            self._channel.basic_publish(self.exchange, message.routing_key, encode(message), properties(message),
                                         mandatory=must_be_routed(message.routing_key))
             self._outstanding.add(self._next_tag)
             self._next_tag += 1
@@ -172,36 +170,37 @@ class BatchPublisher:
         self._channel = None
 
 
-def declare_topology(channel: BlockingChannel) -> None:
+def declare_topology(channel: BlockingChannel, topology: Topology) -> None:
     """Exchanges, queues, retry queues and the dead-letter queue; idempotent."""
     arguments = {"x-queue-type": queue_type()}
-    channel.exchange_declare(EXCHANGE, "topic", durable=True)
-    channel.exchange_declare(RETRY_EXCHANGE, "direct", durable=True)
-    channel.exchange_declare(DEAD_LETTER_EXCHANGE, "fanout", durable=True)
-    channel.queue_declare(DEAD_LETTER_QUEUE, durable=True, arguments=arguments)
-    channel.queue_bind(DEAD_LETTER_QUEUE, DEAD_LETTER_EXCHANGE)
-    for spec in QUEUES.values():
-        channel.queue_declare(spec.name, durable=True,
-                              arguments={**arguments, "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE})
-        for binding in spec.bindings:
-            channel.queue_bind(spec.name, EXCHANGE, routing_key=binding)
-        retry_queue = f"{spec.name}.retry"
+    channel.exchange_declare(topology.exchange, "topic", durable=True)
+    channel.exchange_declare(topology.retry_exchange, "direct", durable=True)
+    channel.exchange_declare(topology.dead_letter_exchange, "fanout", durable=True)
+    channel.queue_declare(topology.dead_letter_queue, durable=True, arguments=arguments)
+    channel.queue_bind(topology.dead_letter_queue, topology.dead_letter_exchange)
+    for kind, bindings in BINDINGS.items():
+        queue = topology.queue(kind)
+        channel.queue_declare(queue, durable=True,
+                              arguments={**arguments, "x-dead-letter-exchange": topology.dead_letter_exchange})
+        for binding in bindings:
+            channel.queue_bind(queue, topology.exchange, routing_key=binding)
         # The delay is a per-message expiration (set when retrying), so changing it needs no re-declaration.
-        channel.queue_declare(retry_queue, durable=True, arguments={
-            **arguments, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": spec.name})
-        channel.queue_bind(retry_queue, RETRY_EXCHANGE, routing_key=spec.name)
+        channel.queue_declare(f"{queue}.retry", durable=True, arguments={
+            **arguments, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue})
+        channel.queue_bind(f"{queue}.retry", topology.retry_exchange, routing_key=queue)
 
 
 class RabbitMqTransport:
     def __init__(
         self, url: str | None = None, *, retry: RetryPolicy | None = None, prefetch: int | None = None,
-        on_dead_letter: DeadLetterHandler | None = None,
+        on_dead_letter: DeadLetterHandler | None = None, topology: Topology | None = None,
     ) -> None:
         self.url = url or amqp_url()
+        self.topology = topology or Topology.from_env()
         self.retry = retry or RetryPolicy.from_env()
         self.prefetch = prefetch or int(os.environ.get("OOSPATH_AMQP_PREFETCH", "20"))
         self.on_dead_letter = on_dead_letter
-        self.publisher = BatchPublisher(self.url)
+        self.publisher = BatchPublisher(self.url, self.topology.exchange)
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
 
@@ -210,7 +209,7 @@ class RabbitMqTransport:
             self._connection = pika.BlockingConnection(pika.URLParameters(self.url))
             self._channel = self._connection.channel()
             self._channel.confirm_delivery()
-            declare_topology(self._channel)
+            declare_topology(self._channel, self.topology)
             self._channel.basic_qos(prefetch_count=self.prefetch)
         return self._channel
 
@@ -221,27 +220,27 @@ class RabbitMqTransport:
         self.publisher.publish_batch(messages)
 
     def consume(
-        self, queue: str, handler: Handler, *, idle_timeout: float | None = None, max_messages: int | None = None
+        self, kind: str, handler: Handler, *, idle_timeout: float | None = None, max_messages: int | None = None
     ) -> int:
         """Consume with reconnection and exponential back-off (0.5 s doubling to 30 s, with jitter)."""
         handled, backoff = 0, 0.5
         while max_messages is None or handled < max_messages:
             try:
-                handled += self._consume_once(queue, handler, idle_timeout, None if max_messages is None
+                handled += self._consume_once(kind, handler, idle_timeout, None if max_messages is None
                                               else max_messages - handled)
                 return handled
             except RECOVERABLE as exc:
                 log.warning("broker connection lost while consuming %s (%r); reconnecting in %.1f s",
-                            queue, exc, backoff)
+                            kind, exc, backoff)
                 self._channel = None
                 time.sleep(backoff * random.uniform(0.8, 1.2))
                 backoff = min(backoff * 2, 30.0)
         return handled
 
-    def _consume_once(self, queue: str, handler: Handler, idle_timeout: float | None, limit: int | None) -> int:
+    def _consume_once(self, kind: str, handler: Handler, idle_timeout: float | None, limit: int | None) -> int:
         channel = self._open()
         handled = 0
-        for method, props, body in channel.consume(queue, inactivity_timeout=idle_timeout or 1.0):
+        for method, props, body in channel.consume(self.topology.queue(kind), inactivity_timeout=idle_timeout or 1.0):
             if method is None:
                 if idle_timeout is not None:
                     break
@@ -250,8 +249,8 @@ class RabbitMqTransport:
             try:
                 handler(message)
             except Exception as exc:  # retry with delay, then dead-letter; never lose it
-                log.warning("handler of %s failed on %s: %r", queue, message.message_id, exc)
-                self._retry_or_dead_letter(channel, queue, message, exc)
+                log.warning("handler of %s failed on %s: %r", kind, message.message_id, exc)
+                self._retry_or_dead_letter(channel, kind, message, exc)
             channel.basic_ack(method.delivery_tag)
             handled += 1
             if limit is not None and handled >= limit:
@@ -259,28 +258,29 @@ class RabbitMqTransport:
         channel.cancel()
         return handled
 
-    def _retry_or_dead_letter(self, channel: BlockingChannel, queue: str, message: Message, exc: Exception) -> None:
+    def _retry_or_dead_letter(self, channel: BlockingChannel, kind: str, message: Message, exc: Exception) -> None:
         attempts = int(message.headers.get(ATTEMPTS_HEADER, 1))
         if attempts < self.retry.max_attempts and not isinstance(exc, RejectMessage):
             copy = Message(message.message_id, message.routing_key, message.body,
                            {**message.headers, ATTEMPTS_HEADER: attempts + 1})
             delayed = properties(copy)
             delayed.expiration = str(self.retry.delay_ms)
-            channel.basic_publish(RETRY_EXCHANGE, queue, encode(copy), delayed, mandatory=True)
+            channel.basic_publish(self.topology.retry_exchange, self.topology.queue(kind), encode(copy), delayed,
+                                  mandatory=True)
             return
         error = f"{type(exc).__name__}: {exc}"
         dead = Message(message.message_id, message.routing_key, message.body,
-                       {**message.headers, ERROR_HEADER: error[:2000], QUEUE_HEADER: queue})
-        channel.basic_publish(DEAD_LETTER_EXCHANGE, message.routing_key, encode(dead), properties(dead))
+                       {**message.headers, ERROR_HEADER: error[:2000], QUEUE_HEADER: kind})
+        channel.basic_publish(self.topology.dead_letter_exchange, message.routing_key, encode(dead), properties(dead))
         if self.on_dead_letter:
-            self.on_dead_letter(DeadLetter(message, queue, error, attempts))
+            self.on_dead_letter(DeadLetter(message, kind, error, attempts))
 
     def dead_letters(self) -> list[DeadLetter]:
         channel = self._open()
         found: list[DeadLetter] = []
         tags = []
         while True:
-            method, props, body = channel.basic_get(DEAD_LETTER_QUEUE, auto_ack=False)
+            method, props, body = channel.basic_get(self.topology.dead_letter_queue, auto_ack=False)
             if method is None:
                 break
             tags.append(method.delivery_tag)
@@ -295,10 +295,10 @@ class RabbitMqTransport:
     def purge(self) -> None:
         """Empty every oospath queue (tests and fault-injection runs only)."""
         channel = self._open()
-        for spec in QUEUES.values():
-            channel.queue_purge(spec.name)
-            channel.queue_purge(f"{spec.name}.retry")
-        channel.queue_purge(DEAD_LETTER_QUEUE)
+        for kind in BINDINGS:
+            channel.queue_purge(self.topology.queue(kind))
+            channel.queue_purge(f"{self.topology.queue(kind)}.retry")
+        channel.queue_purge(self.topology.dead_letter_queue)
 
     def close(self) -> None:
         self.publisher.close()

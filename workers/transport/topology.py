@@ -1,11 +1,13 @@
 """The message topology, the same for every transport.
 
-One durable topic exchange ``oospath`` carries work (``work.<operation>``), worker
-results (``results``), inbound integration events (``inbound.<type>``) and outbound
-domain events (``event.<name>``). Each consumer kind has one durable queue. A failed
-message goes to ``<queue>.retry`` (a TTL queue that dead-letters back to the queue
-after the retry delay) until ``max_attempts``, then to the dead-letter queue
-``oospath.dead`` with the error attached, and an incident is opened.
+One durable topic exchange carries work (``work.<operation>``), worker results
+(``results``), inbound integration events (``inbound.<type>``) and outbound domain
+events (``event.<name>``). Each consumer kind has one durable queue. A failed message
+goes to ``<queue>.retry`` (it expires there after the retry delay and is dead-lettered
+back to its queue) until ``max_attempts``, then to the dead-letter queue with the error
+attached, and an incident is opened. All names start with a namespace
+(``OOSPATH_AMQP_NAMESPACE``, default ``oospath``) so several installations or test runs
+can share one broker.
 """
 
 from __future__ import annotations
@@ -13,29 +15,48 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-EXCHANGE = "oospath"
-RETRY_EXCHANGE = "oospath.retry"
-DEAD_LETTER_EXCHANGE = "oospath.dlx"
-DEAD_LETTER_QUEUE = "oospath.dead"
-
 ATTEMPTS_HEADER = "x-oospath-attempts"
 ERROR_HEADER = "x-oospath-error"
 QUEUE_HEADER = "x-oospath-queue"
 
+# Consumer kind -> routing-key bindings of its queue.
+BINDINGS: dict[str, tuple[str, ...]] = {
+    "notifications": ("work.notify",),
+    "records": ("work.capture_record",),
+    "reporting": ("work.report",),
+    "results": ("results",),
+    "inbound": ("inbound.#",),
+}
+KINDS = tuple(BINDINGS)
+
 
 @dataclass(frozen=True)
-class QueueSpec:
-    name: str
-    bindings: tuple[str, ...]
+class Topology:
+    namespace: str = "oospath"
 
+    @property
+    def exchange(self) -> str:
+        return self.namespace
 
-QUEUES: dict[str, QueueSpec] = {
-    "notifications": QueueSpec("oospath.work.notifications", ("work.notify",)),
-    "records": QueueSpec("oospath.work.records", ("work.capture_record",)),
-    "reporting": QueueSpec("oospath.work.reporting", ("work.report",)),
-    "results": QueueSpec("oospath.results", ("results",)),
-    "inbound": QueueSpec("oospath.inbound", ("inbound.#",)),
-}
+    @property
+    def retry_exchange(self) -> str:
+        return f"{self.namespace}.retry"
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        return f"{self.namespace}.dlx"
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.namespace}.dead"
+
+    def queue(self, kind: str) -> str:
+        prefix = "" if kind in ("results", "inbound") else "work."
+        return f"{self.namespace}.{prefix}{kind}"
+
+    @classmethod
+    def from_env(cls) -> Topology:
+        return cls(os.environ.get("OOSPATH_AMQP_NAMESPACE", "oospath"))
 
 
 @dataclass(frozen=True)
