@@ -67,9 +67,9 @@ def _is_write() -> bool:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from api.blueprints import cases, catalog, definitions, health, instances, openapi, tasks
+    from api.blueprints import cases, catalog, definitions, health, incidents, instances, openapi, tasks
 
-    for module in (health, openapi, definitions, catalog, instances, cases, tasks):
+    for module in (health, openapi, definitions, catalog, instances, cases, tasks, incidents):
         app.register_blueprint(module.bp)
 
 

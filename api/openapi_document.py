@@ -317,6 +317,16 @@ def _response_schemas() -> dict[str, Any]:
         "Notification": NOTIFICATION,
         "Record": RECORD,
         "AuditEntry": AUDIT_ENTRY,
+        "Incident": obj({
+            "id": STRING, "case_id": OPT_STRING,
+            "queue": {"type": "string", "description": "consumer kind whose queue gave up on the message"},
+            "message_id": STRING, "routing_key": STRING,
+            "error": {"type": "string", "description": "the error of the last attempt"},
+            "attempts": {"type": "integer"}, "status": {"enum": ["open", "retried"]},
+            "created_at": TIME, "retried_at": nullable(TIME), "retried_by": OPT_STRING,
+            "body": OBJECT, "links": ref("Links"),
+        }, title="Incident: a message dead-lettered after its retries"),
+        "IncidentList": items_of("Incident"),
         "AuditTrail": obj({
             "case_id": STRING, "reference": STRING,
             "chain_intact": {"type": "boolean", "description": "OOS-17/OOS-24: false if any row was altered"},
@@ -535,6 +545,15 @@ def _paths() -> dict[str, Any]:
             "getCaseAudit", "cases", "The case's audit trail with its hash-chain check",
             {"200": _ok("Every attributable action of the case (OOS-24)", "AuditTrail")},
             errors=("404",), parameters=[CASE_ID])},
+        "/api/v1/incidents": {"get": operation(
+            "listIncidents", "incidents", "Dead-lettered messages",
+            {"200": _ok("Incidents, newest first", "IncidentList")},
+            parameters=[_query("case_id", "only this case's incidents"),
+                        _query("status", "open or retried")])},
+        "/api/v1/incidents/{incident_id}/retry": {"post": operation(
+            "retryIncident", "incidents", "Re-publish a dead-lettered message",
+            {"200": _ok("Re-published through the outbox under a new message id", "Incident")},
+            errors=("404", "409"), parameters=[_path("incident_id", "incident id")])},
         "/api/v1/tasks": {"get": operation(
             "listTasks", "tasks", "The caller's task list",
             {"200": _ok("Tasks of roles the caller holds, and tasks open to any user (OOS-25)", "TaskList")},

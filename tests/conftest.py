@@ -32,7 +32,7 @@ BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 def service_unavailable(what: str) -> None:
     """A configured service must be there: fail, never skip (CI=true or not)."""
     ci = " (CI=true)" if IN_CI else ""
-    pytest.fail(f"{what} is not reachable{ci}: unset OOSPATH_TEST_DATABASE_URL to test on SQLite only")
+    pytest.fail(f"{what} is not reachable{ci}")
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +56,8 @@ def postgres_ready() -> str:
         upgrade(engine)
         engine.dispose()
     except Exception as exc:
-        service_unavailable(f"PostgreSQL at {PG_URL} ({type(exc).__name__}: {exc})")
+        service_unavailable(f"PostgreSQL at {PG_URL} ({type(exc).__name__}: {exc}); "
+                            "unset OOSPATH_TEST_DATABASE_URL to test on SQLite only")
     return PG_URL
 
 
@@ -92,3 +93,23 @@ def app(database_url: str, tmp_path: Path, clock: FrozenClock) -> Iterator[Oospa
     container = bootstrap(settings, clock, migrate=False)
     yield container
     container.db.dispose()
+
+
+AMQP_URL = os.environ.get("OOSPATH_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+TRANSPORTS = ["inprocess"] + ([] if AMQP_URL == "off" else ["rabbitmq-classic", "rabbitmq-quorum"])
+
+
+def rabbitmq_transport(queue_type: str, **kwargs: object) -> object:
+    """A RabbitMQ transport in a test namespace of its own, declared and purged; fails if the broker is away."""
+    from workers.transport.rabbitmq import RabbitMqTransport
+    from workers.transport.topology import Topology
+
+    transport = RabbitMqTransport(AMQP_URL, topology=Topology(f"oospath-test-{queue_type}"),  # type: ignore[arg-type]
+                                  queue_type=queue_type, **kwargs)
+    try:
+        transport.declare()
+        transport.purge()
+    except Exception as exc:
+        service_unavailable(f"RabbitMQ at {AMQP_URL} ({type(exc).__name__}: {exc}); "
+                            "start it (rabbitmq-server -detached) or set OOSPATH_TEST_AMQP_URL=off")
+    return transport

@@ -43,7 +43,7 @@ def amqp_url() -> str:
     return os.environ.get("OOSPATH_AMQP_URL", DEFAULT_URL)
 
 
-def queue_type() -> str:
+def queue_type_from_env() -> str:
     kind = os.environ.get("OOSPATH_AMQP_QUEUE_TYPE", "classic")
     if kind not in ("classic", "quorum"):
         raise ValueError(f"OOSPATH_AMQP_QUEUE_TYPE must be classic or quorum, not {kind!r}")
@@ -60,7 +60,9 @@ def encode(message: Message) -> bytes:
 
 
 def decode(method: Basic.Deliver, props: BasicProperties, body: bytes) -> Message:
-    return Message(props.message_id or "", method.routing_key, json.loads(body), dict(props.headers or {}))
+    """The original routing key travels in ``type``: a retried message comes back under its queue's name."""
+    routing_key = props.type or method.routing_key
+    return Message(props.message_id or "", routing_key, json.loads(body), dict(props.headers or {}))
 
 
 class BatchPublisher:
@@ -170,9 +172,9 @@ class BatchPublisher:
         self._channel = None
 
 
-def declare_topology(channel: BlockingChannel, topology: Topology) -> None:
+def declare_topology(channel: BlockingChannel, topology: Topology, queue_type: str) -> None:
     """Exchanges, queues, retry queues and the dead-letter queue; idempotent."""
-    arguments = {"x-queue-type": queue_type()}
+    arguments = {"x-queue-type": queue_type}
     channel.exchange_declare(topology.exchange, "topic", durable=True)
     channel.exchange_declare(topology.retry_exchange, "direct", durable=True)
     channel.exchange_declare(topology.dead_letter_exchange, "fanout", durable=True)
@@ -194,9 +196,11 @@ class RabbitMqTransport:
     def __init__(
         self, url: str | None = None, *, retry: RetryPolicy | None = None, prefetch: int | None = None,
         on_dead_letter: DeadLetterHandler | None = None, topology: Topology | None = None,
+        queue_type: str | None = None,
     ) -> None:
         self.url = url or amqp_url()
         self.topology = topology or Topology.from_env()
+        self.queue_type = queue_type or queue_type_from_env()
         self.retry = retry or RetryPolicy.from_env()
         self.prefetch = prefetch or int(os.environ.get("OOSPATH_AMQP_PREFETCH", "20"))
         self.on_dead_letter = on_dead_letter
@@ -209,7 +213,7 @@ class RabbitMqTransport:
             self._connection = pika.BlockingConnection(pika.URLParameters(self.url))
             self._channel = self._connection.channel()
             self._channel.confirm_delivery()
-            declare_topology(self._channel, self.topology)
+            declare_topology(self._channel, self.topology, self.queue_type)
             self._channel.basic_qos(prefetch_count=self.prefetch)
         return self._channel
 

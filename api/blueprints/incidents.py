@@ -1,0 +1,38 @@
+"""/api/v1/incidents: messages dead-lettered after their retries; list and retry (re-publish)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+
+from api.app import container
+from api.identity import current_actor
+from api.util import iso
+from engine.services import incidents
+from engine.store.models import Incident
+
+bp = Blueprint("incidents", __name__, url_prefix="/api/v1/incidents")
+
+
+def incident_view(i: Incident) -> dict[str, Any]:
+    return {"id": i.id, "case_id": i.case_id, "queue": i.queue, "message_id": i.message_id,
+            "routing_key": i.routing_key, "error": i.error, "attempts": i.attempts, "status": i.status,
+            "created_at": iso(i.created_at), "retried_at": iso(i.retried_at), "retried_by": i.retried_by,
+            "body": i.body, "links": {"retry": f"/api/v1/incidents/{i.id}/retry"}}
+
+
+@bp.get("")
+def list_incidents() -> dict[str, Any]:
+    with container().uow() as uow:
+        rows = incidents.list_incidents(uow.session, request.args.get("case_id"), request.args.get("status"))
+        return {"items": [incident_view(i) for i in rows]}
+
+
+@bp.post("/<incident_id>/retry")
+def retry(incident_id: str) -> dict[str, Any]:
+    app, actor = container(), current_actor()
+    with app.uow() as uow:
+        incident = incidents.retry_incident(uow.session, app.clock.now(), incident_id, actor)
+        uow.commit()
+        return incident_view(incident)

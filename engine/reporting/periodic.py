@@ -1,0 +1,305 @@
+"""The six-monthly periodic review as a report: model, provenance, JSON and CSV annex (OOS-20, OOS-21, OOS-23).
+
+Why this exists: the Quality Defect Report sent to EMA every six months
+(OOS-20) must be reproducible and self-describing. A reader must be able to
+tell which batches were compared and why (comparator selection, OOS-21), check
+that the statistics were computed from exactly the data on file (the SHA-256
+of the input rows), and know which software computed them (the version). The
+analysis itself lives in :mod:`engine.domain.trends`; this module wraps it
+with that metadata and turns it into JSON (machine-readable, round-trips to the
+same :class:`PeriodicReport`) and a CSV annex (one row per batch). HTML and PDF
+renderers are in :mod:`engine.reporting.html_report` and
+:mod:`engine.reporting.pdf_report`.
+
+Provenance choices:
+
+* **Dataset hash**: SHA-256 of the canonical JSON of the input rows: one object
+  per batch (id, product, decision time in UTC ISO 8601, status, results with
+  sorted keys, categories sorted), rows sorted by batch id then time, keys
+  sorted, no whitespace, UTF-8. Input order, dictionary order and the time zone
+  a time was given in do not change the hash; any change to a value does.
+* **Software version**: ``importlib.metadata.version("oospath")``; a source tree
+  that is not installed reports ``0+unknown`` rather than failing.
+
+Nothing here reads a clock: ``generated_at`` is passed in.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+from engine.domain.specifications import Specification
+from engine.domain.trends import (
+    BatchOutcome,
+    Capability,
+    OosCategory,
+    Period,
+    PeriodCounts,
+    RateComparison,
+    Signal,
+    Thresholds,
+    TrendAnalysis,
+    TrendError,
+    analyse_trends,
+    period_of,
+    review_signals,
+)
+
+JSON_FORMAT = "oospath-periodic-review"
+JSON_FORMAT_VERSION = 1
+UNKNOWN_VERSION = "0+unknown"
+DEFAULT_TITLE = "Six-monthly periodic review of OOS batches (Quality Defect Report)"
+
+
+def software_version() -> str:
+    """The installed oospath version, or ``0+unknown`` for an uninstalled source tree."""
+    try:
+        return metadata.version("oospath")
+    except metadata.PackageNotFoundError:
+        return UNKNOWN_VERSION
+
+
+def batch_row(batch: BatchOutcome) -> dict[str, Any]:
+    """One batch as plain data in canonical form (UTC time, sorted results and categories)."""
+    return {
+        "batch_id": batch.batch_id,
+        "product_code": batch.product_code,
+        "decided_at": batch.decided_at.astimezone(UTC).isoformat(),
+        "status": batch.status,
+        "results": dict(sorted(batch.results.items())),
+        "oos_categories": sorted(list(category) for category in batch.oos_categories),
+    }
+
+
+def canonical_dataset_json(batches: Iterable[BatchOutcome]) -> str:
+    """The input rows as canonical JSON (see the module docstring); what :func:`dataset_sha256` hashes."""
+    rows = sorted((batch_row(b) for b in batches), key=lambda row: (row["batch_id"], row["decided_at"]))
+    return json.dumps(rows, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def dataset_sha256(batches: Iterable[BatchOutcome]) -> str:
+    """Hex SHA-256 of :func:`canonical_dataset_json`: proves which data a report was computed from."""
+    return hashlib.sha256(canonical_dataset_json(batches).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class PeriodicReport:
+    """Everything the periodic review states, with its provenance (OOS-20, OOS-21).
+
+    ``period`` is the period under review; ``batches`` are exactly the input
+    rows the hash covers (rows outside every review period are kept for the
+    annex but ignored by the statistics); ``signals`` are the OOS-23
+    escalations, each opening a CAPA and a management-review task.
+    """
+
+    product_code: str
+    product_name: str
+    specification_version: int
+    period: Period
+    comparator_selection: str
+    dataset_sha256: str
+    software_version: str
+    generated_at: datetime
+    analysis: TrendAnalysis
+    signals: tuple[Signal, ...]
+    batches: tuple[BatchOutcome, ...]
+    title: str = DEFAULT_TITLE
+
+    @property
+    def batches_outside_periods(self) -> tuple[BatchOutcome, ...]:
+        """Input rows decided outside every review period (listed in the annex, not analysed)."""
+        return tuple(b for b in self.batches if period_of(b.decided_at, self.analysis.periods) is None)
+
+
+def default_comparator_selection(analysis: TrendAnalysis) -> str:
+    """The comparator text of OOS-21: which released batches are compared with the OOS batches, and why."""
+    counts = analysis.current_counts
+    baseline = ", ".join(p.label for p in analysis.baseline_periods) or "none"
+    baseline_n = sum(c.total for c in analysis.counts if c.period in analysis.baseline_periods)
+    return (
+        f"Comparators are all {counts.released} batches of {analysis.product_code} released to specification "
+        f"with a release decision in {analysis.current.label}, the same period as the {counts.oos} OOS batches "
+        f"({counts.oos_administered} administered, {counts.oos_not_administered} not administered): the same "
+        f"process, the same period and specification v{analysis.specification_version}, so the comparison "
+        f"shows the period's OOS burden without selection. No released batch of the period was excluded. "
+        f"Earlier periods ({baseline}; {baseline_n} batches) are pooled as the baseline for the OOS-rate "
+        f"comparison and for the control limits of the released batches' results."
+    )
+
+
+def build_periodic_report(
+    batches: Iterable[BatchOutcome],
+    specification: Specification,
+    periods: Sequence[Period],
+    *,
+    product_name: str,
+    generated_at: datetime,
+    comparator_selection: str | None = None,
+    thresholds: Thresholds | None = None,
+    baseline_periods: Sequence[Period] | None = None,
+    version: str | None = None,
+    title: str = DEFAULT_TITLE,
+) -> PeriodicReport:
+    """Analyse ``batches`` (see :func:`engine.domain.trends.analyse_trends`) and wrap the result with provenance."""
+    if generated_at.tzinfo is None or generated_at.utcoffset() is None:
+        raise TrendError("generated_at must be timezone-aware (UTC)")
+    rows = tuple(sorted(batches, key=lambda b: (b.decided_at, b.batch_id)))
+    analysis = analyse_trends(rows, specification, periods, thresholds=thresholds, baseline_periods=baseline_periods)
+    return PeriodicReport(
+        product_code=specification.product_code,
+        product_name=product_name,
+        specification_version=specification.version,
+        period=analysis.current,
+        comparator_selection=comparator_selection or default_comparator_selection(analysis),
+        dataset_sha256=dataset_sha256(rows),
+        software_version=version or software_version(),
+        generated_at=generated_at,
+        analysis=analysis,
+        signals=tuple(review_signals(analysis)),
+        batches=rows,
+        title=title,
+    )
+
+
+# --- JSON --------------------------------------------------------------------------------------------------------
+
+#: Read-only properties written beside the fields so JSON readers need not recompute them (ignored on reading).
+_DERIVED: Mapping[type, tuple[str, ...]] = {
+    Period: ("label",),
+    PeriodCounts: ("oos", "total", "oos_rate", "administered_oos_rate"),
+    RateComparison: ("current_rate", "baseline_rate"),
+    Capability: ("near_limit_share",),
+}
+
+
+def _encode(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        encoded = {f.name: _encode(getattr(value, f.name)) for f in fields(value)}
+        encoded.update({name: _encode(getattr(value, name)) for name in _DERIVED.get(type(value), ())})
+        return encoded
+    if isinstance(value, OosCategory):
+        return {name: getattr(value, name) for name in OosCategory._fields}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): _encode(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [_encode(item) for item in value]
+    return value
+
+
+def _decode(kind: Any, data: Any) -> Any:
+    """Rebuild a value of type ``kind`` from :func:`_encode` output, guided by the dataclasses' type hints."""
+    origin = typing.get_origin(kind)
+    if origin in (types.UnionType, typing.Union):
+        if data is None:
+            return None
+        (inner,) = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        return _decode(inner, data)
+    if origin is typing.Literal:
+        return data
+    if origin is tuple:
+        args = typing.get_args(kind)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], item) for item in data)
+        return tuple(_decode(arg, item) for arg, item in zip(args, data, strict=True))
+    if origin in (Mapping, dict, typing.Mapping):
+        _, value_kind = typing.get_args(kind)
+        return {key: _decode(value_kind, item) for key, item in data.items()}
+    if kind is OosCategory:
+        return OosCategory(**data)
+    if isinstance(kind, type) and is_dataclass(kind):
+        hints = typing.get_type_hints(kind)
+        return kind(**{f.name: _decode(hints[f.name], data[f.name]) for f in fields(kind) if f.init})
+    if kind is datetime:
+        return datetime.fromisoformat(data)
+    if kind is float:
+        return float(data)
+    return data
+
+
+def report_to_dict(report: PeriodicReport) -> dict[str, Any]:
+    """The report as plain JSON-ready data, with a format marker and version."""
+    return {"format": JSON_FORMAT, "format_version": JSON_FORMAT_VERSION, "report": _encode(report)}
+
+
+def render_json(report: PeriodicReport) -> str:
+    """The report as JSON (UTF-8 text, sorted keys, NaN refused); :func:`report_from_json` reads it back."""
+    return json.dumps(report_to_dict(report), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def report_from_json(text: str) -> PeriodicReport:
+    """A :class:`PeriodicReport` from :func:`render_json` output; other formats or versions are refused."""
+    document = json.loads(text)
+    if document.get("format") != JSON_FORMAT or document.get("format_version") != JSON_FORMAT_VERSION:
+        raise TrendError(f"not an {JSON_FORMAT} v{JSON_FORMAT_VERSION} document")
+    return _decode(PeriodicReport, document["report"])
+
+
+# --- CSV annex ---------------------------------------------------------------------------------------------------
+
+
+def annex_attributes(report: PeriodicReport) -> list[str]:
+    """Result columns of the annex: the specification's numeric attributes first, then any other reported ones."""
+    charted = [chart.attribute for chart in report.analysis.charts]
+    others = sorted({a for b in report.batches for a in b.results} - set(charted))
+    return charted + others
+
+
+def _format_value(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def render_csv_annex(report: PeriodicReport) -> str:
+    """One row per input batch: id, decision time (UTC), period, status, every result, OOS categories.
+
+    Categories are written ``type / attribute / severity`` separated by ``; ``;
+    a batch outside every review period has an empty period.
+    """
+    attributes = annex_attributes(report)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["batch_id", "product_code", "decided_at_utc", "period", "status", *attributes, "oos_categories"])
+    for batch in report.batches:
+        period = period_of(batch.decided_at, report.analysis.periods)
+        writer.writerow(
+            [
+                batch.batch_id,
+                batch.product_code,
+                batch.decided_at.astimezone(UTC).isoformat(),
+                period.label if period else "",
+                batch.status,
+                *(_format_value(batch.results.get(attribute)) for attribute in attributes),
+                "; ".join(f"{c.type} / {c.attribute} / {c.severity}" for c in batch.oos_categories),
+            ]
+        )
+    return buffer.getvalue()
+
+
+__all__ = [
+    "DEFAULT_TITLE",
+    "JSON_FORMAT",
+    "JSON_FORMAT_VERSION",
+    "PeriodicReport",
+    "annex_attributes",
+    "batch_row",
+    "build_periodic_report",
+    "canonical_dataset_json",
+    "dataset_sha256",
+    "default_comparator_selection",
+    "render_csv_annex",
+    "render_json",
+    "report_from_json",
+    "report_to_dict",
+    "software_version",
+]
