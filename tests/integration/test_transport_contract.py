@@ -64,7 +64,7 @@ def test_topic_bindings_route_each_kind_to_its_own_queue(transport: tuple[Transp
 
 def test_unroutable_work_is_refused_but_events_need_no_subscriber(transport: tuple[Transport, list]) -> None:
     chosen, _ = transport
-    with pytest.raises(PublishError, match="work.unknown_operation"):
+    with pytest.raises(PublishError, match=r"work\.unknown_operation"):
         chosen.publish_batch([message("work.unknown_operation")])
     chosen.publish_batch([message("event.case.opened", case_id="c1")])
 
