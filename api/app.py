@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from flask import Flask, Response, current_app
@@ -23,7 +24,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     (default True: deploy ``processes/`` at start; a no-op when unchanged).
     """
     app = Flask(__name__)
-    app.config.update({"EMBEDDED_MESSAGING": True, "DEPLOY_PROCESSES": True})
+    embedded = os.environ.get("OOSPATH_EMBEDDED_MESSAGING", "true").lower() not in ("false", "0", "no")
+    app.config.update({"EMBEDDED_MESSAGING": embedded, "DEPLOY_PROCESSES": True})
     app.config.update(config or {})
     container: Oospath = app.config.get("OOSPATH") or bootstrap(
         app.config.get("SETTINGS") or Settings(), app.config.get("CLOCK")

@@ -181,6 +181,13 @@ CASE_DETAIL_PROPERTIES: dict[str, Any] = {
     "deadlines": {"type": "array", "items": ref("Timer")},
     "notifications": {"type": "array", "items": ref("Notification")},
     "records": {"type": "array", "items": ref("Record")},
+    "inbound_events": {"type": "array", "description": "acknowledgements, PV references, LIMS results "
+                                                       "(OOS-13, OOS-19)",
+                       "items": obj({"event_type": STRING, "message_id": STRING, "received_at": TIME,
+                                     "payload": OBJECT})},
+    "incidents": {"type": "array", "description": "messages of this case dead-lettered after their retries",
+                  "items": obj({"id": STRING, "status": {"enum": ["open", "retried"]}, "error": STRING,
+                                "routing_key": STRING, "created_at": TIME})},
     "links": ref("Links"),
 }
 

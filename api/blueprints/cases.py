@@ -11,7 +11,7 @@ from api.app import container
 from api.identity import current_actor
 from api.util import iso, json_body
 from api.views import audit_view, task_view, timer_view
-from engine.services import audit_views, cases, evidence, instances, tasks
+from engine.services import audit_views, cases, evidence, incidents, instances, tasks
 
 bp = Blueprint("cases", __name__, url_prefix="/api/v1/cases")
 
@@ -55,6 +55,12 @@ def get_case(case_id: str) -> dict[str, Any]:
                 {"id": r.id, "record_type": r.record_type, "sha256": r.sha256, "media_type": r.media_type,
                  "size": r.size, "captured_by": r.captured_by, "captured_at": iso(r.captured_at)}
                 for r in evidence.records_of_case(session, case.id)],
+            "inbound_events": [
+                {"event_type": e.event_type, "message_id": e.message_id, "received_at": iso(e.received_at),
+                 "payload": e.payload} for e in evidence.inbound_events_of_case(session, case.id)],
+            "incidents": [{"id": i.id, "status": i.status, "error": i.error, "routing_key": i.routing_key,
+                           "created_at": iso(i.created_at)}
+                          for i in incidents.list_incidents(session, case_id=case.id)],
             "links": {"self": f"/api/v1/cases/{case.id}", "audit": f"/api/v1/cases/{case.id}/audit"},
         })
         return view

@@ -238,13 +238,17 @@ def flesch_reading_ease(text: str) -> float:
 
 def language_for(
     country: str, *, language: str | None = None, requirement: NationalRequirement | None = None
-) -> str:
-    """Template language for a treating site: explicit choice, register override, then the map."""
+) -> str | None:
+    """Template language for a treating site: explicit choice, register override, then the map.
+
+    None means the country has no chosen language yet (the caller falls back to English
+    and says so).
+    """
     if language:
         return language
     if requirement is not None and requirement.patient_information_language:
         return requirement.patient_information_language
-    return COUNTRY_LANGUAGE.get(country.upper(), FALLBACK_LANGUAGE)
+    return COUNTRY_LANGUAGE.get(country.upper())
 
 
 def available_languages(templates_dir: Path | None = None) -> tuple[str, ...]:
@@ -324,13 +328,13 @@ def render_patient_information(
     row = requirement or national_requirement(country)
     chosen = language_for(row.country, language=language, requirement=row)
     available = available_languages(templates_dir)
-    fallback = False
-    if chosen not in available:
-        if language:
-            raise PatientInformationError(
-                f"no patient information template in {language!r}; available: {', '.join(available)}"
-            )
-        chosen, fallback = FALLBACK_LANGUAGE, True
+    fallback = chosen is None or chosen not in available
+    if language and fallback:
+        raise PatientInformationError(
+            f"no patient information template in {language!r}; available: {', '.join(available)}"
+        )
+    if chosen is None or fallback:
+        chosen = FALLBACK_LANGUAGE
     template = load_template(chosen, templates_dir)
     text = render_template(template, context)
     shifting = responsibility_shifting_sentences(text, chosen)

@@ -1,0 +1,30 @@
+"""Periodic-review reporting (OOS-20, OOS-21, OOS-23): report model, renderers, synthetic demo data.
+
+The analysis is :mod:`engine.domain.trends`; this package adds provenance and
+renders the result as HTML, PDF, JSON and a CSV annex. Like the domain layer it
+does no I/O except :func:`render_pdf`, which writes the file it is given.
+"""
+
+from engine.reporting.html_report import render_html
+from engine.reporting.pdf_report import render_pdf
+from engine.reporting.periodic import (
+    PeriodicReport,
+    build_periodic_report,
+    dataset_sha256,
+    render_csv_annex,
+    render_json,
+    report_from_json,
+    software_version,
+)
+
+__all__ = [
+    "PeriodicReport",
+    "build_periodic_report",
+    "dataset_sha256",
+    "render_csv_annex",
+    "render_html",
+    "render_json",
+    "render_pdf",
+    "report_from_json",
+    "software_version",
+]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from engine.services import audit
 from engine.services.audit import AuditEvent
 from engine.services.identity import Actor
-from engine.store.models import NotificationRow, RecordRow
+from engine.store.models import InboundEvent, NotificationRow, RecordRow
 
 
 @dataclass(frozen=True)
@@ -75,3 +75,9 @@ def delivery_for_task(session: Session, task_id: str) -> NotificationRow | None:
 def record_for_work_message(session: Session, message_id: str) -> RecordRow | None:
     """The record a worker captured for one work message (its idempotence key)."""
     return session.scalar(select(RecordRow).where(RecordRow.meta["work_message_id"].as_string() == message_id))
+
+
+def inbound_events_of_case(session: Session, case_id: str) -> list[InboundEvent]:
+    """Acknowledgements, PV references and LIMS results received for the case (OOS-13, OOS-19)."""
+    return list(session.scalars(select(InboundEvent).where(InboundEvent.case_id == case_id)
+                                .order_by(InboundEvent.received_at)))
