@@ -104,7 +104,7 @@ RULE_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
         "WE3": "four of five consecutive points beyond 1σ on the same side",
         "WE4": "eight consecutive points on the same side of the centre line",
         "NELSON3": "six points in a row steadily increasing or decreasing",
-        "MR": "moving range above the moving-range chart's upper limit (3.267 · MR̄)",
+        "MR": "moving range above the moving-range chart's upper limit (3.267 × mean moving range)",
     }
 )
 
@@ -384,7 +384,7 @@ def imr_limits(values: Sequence[float]) -> ControlLimits:
     ranges = [abs(b - a) for a, b in itertools.pairwise(values)]
     mr_bar = statistics.fmean(ranges)
     if mr_bar == 0:
-        raise TrendError("the baseline values do not vary (MR̄ = 0): no control limits can be set")
+        raise TrendError("the baseline values do not vary (mean moving range 0): no control limits can be set")
     centre = statistics.fmean(values)
     sigma = mr_bar / D2
     return ControlLimits(centre, sigma, centre + 3 * sigma, centre - 3 * sigma, mr_bar, D4 * mr_bar, len(values))

@@ -127,16 +127,17 @@ def method_notes(thresholds: Thresholds) -> list[str]:
         f"Rate intervals: Clopper–Pearson exact, {100 * thresholds.confidence_level:g} % confidence.",
         "Rate comparison: Fisher's exact test, current period against the baseline periods pooled; the signal uses "
         f"the one-sided p-value for an increase (α = {thresholds.alpha:g}), the two-sided p-value is for information.",
-        "Control charts: individuals / moving range on released batches in decision order. Limits from the baseline "
-        "periods: centre = mean, σ = MR̄ / 1.128, limits = centre ± 3σ, MR UCL = 3.267 · MR̄; applied to the current "
-        f"period. At least {thresholds.min_baseline_points} baseline results are required for limits.",
+        "Control charts: individuals / moving range on released batches in decision order. Limits from the "
+        "baseline periods: centre = mean, σ = mean moving range / 1.128, limits = centre ± 3σ, MR UCL = 3.267 × "
+        f"mean moving range; applied to the current period. At least {thresholds.min_baseline_points} baseline "
+        "results are required for limits.",
         "Run rules: " + "; ".join(f"{code}: {text}" for code, text in RULE_DESCRIPTIONS.items()) + ". A pattern is "
         "reported at the point completing it, which must itself be beyond the zone; points of a reported window "
         "are not reused for the same rule. Rules opening signals: " + ", ".join(thresholds.control_rules) + ".",
-        "Capability in the current period against the specification in force: Cpk with σ within = MR̄ / 1.128, "
-        "Ppk with the overall sample standard deviation; one-sided when only one limit exists. Signal when Cpk < "
-        f"{thresholds.min_cpk:g} or Ppk < {thresholds.min_ppk:g} with at least {thresholds.min_capability_points} "
-        "results.",
+        "Capability in the current period against the specification in force: Cpk with σ within = mean moving "
+        "range / 1.128, Ppk with the overall sample standard deviation; one-sided when only one limit exists. "
+        f"Signal when Cpk < {thresholds.min_cpk:g} or Ppk < {thresholds.min_ppk:g} with at least "
+        f"{thresholds.min_capability_points} results.",
         f"Near-limit share: results within {100 * thresholds.near_limit_fraction:g} % of the tolerance width of a "
         f"limit (one-sided limits: {100 * thresholds.near_limit_fraction:g} % of the limit value); signal above "
         f"{100 * thresholds.near_limit_share:g} %.",
@@ -199,7 +200,7 @@ def _charts(report: PeriodicReport) -> str:
             limits = chart.limits
             parts.append(
                 f'<p class="note">Baseline n = {limits.baseline_points}; centre {limits.centre:.4g}, '
-                f"σ {limits.sigma:.4g}, LCL {limits.lcl:.4g}, UCL {limits.ucl:.4g}, MR̄ {limits.mr_bar:.4g}, "
+                f"σ {limits.sigma:.4g}, LCL {limits.lcl:.4g}, UCL {limits.ucl:.4g}, mean MR {limits.mr_bar:.4g}, "
                 f"MR UCL {limits.mr_ucl:.4g}.</p>"
             )
         else:

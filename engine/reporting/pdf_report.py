@@ -126,7 +126,16 @@ def _render_reportlab(report: PeriodicReport, target: Path) -> None:
     from reportlab.lib.units import cm
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
-    from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import (
+        Image,
+        KeepTogether,
+        PageBreak,
+        Paragraph,
+        SimpleDocTemplate,
+        Spacer,
+        Table,
+        TableStyle,
+    )
 
     if _FONT not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(TTFont(_FONT, str(_FONT_DIR / "DejaVuSans.ttf")))
@@ -158,7 +167,12 @@ def _render_reportlab(report: PeriodicReport, target: Path) -> None:
             TableStyle(
                 [
                     ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#bbbbbb")),
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
+                    (
+                        "BACKGROUND",
+                        (0, 0),
+                        (0 if headers is None else -1, 0 if headers is not None else -1),
+                        colors.HexColor("#eeeeee"),
+                    ),
                     ("VALIGN", (0, 0), (-1, -1), "TOP"),
                     ("TOPPADDING", (0, 0), (-1, -1), 2),
                     ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
@@ -174,11 +188,16 @@ def _render_reportlab(report: PeriodicReport, target: Path) -> None:
     analysis = report.analysis
     story: list = [
         text(report.title, h1),
-        table(["", ""], [[k, v] for k, v in _metadata(report)], widths=[3.5 * cm, width - 3.5 * cm]),
+        table(None, [[k, v] for k, v in _metadata(report)], widths=[3.5 * cm, width - 3.5 * cm]),
         text("1. Comparator selection", h2),
         text(report.comparator_selection),
         text("2. OOS batches administered versus batches released to specification (OOS-20)", h2),
-        table(COUNTS_HEADERS, counts_rows(analysis.counts), escaped=True),
+        table(
+            COUNTS_HEADERS,
+            counts_rows(analysis.counts),
+            escaped=True,
+            widths=[1.6 * cm, 2.0 * cm, 1.9 * cm, 2.0 * cm, 1.3 * cm, 1.5 * cm, 2.2 * cm, 2.4 * cm, 2.2 * cm],
+        ),
         Spacer(1, 4),
         text(rate_comparison_text(report)),
         image(rate_png, 4.2 / 9),
@@ -211,8 +230,7 @@ def _render_reportlab(report: PeriodicReport, target: Path) -> None:
         story.append(text("No signal: nothing in this period requires CAPA or management review."))
     story.append(text("5. Process consistency and drift: control charts (OOS-21)", h2))
     for chart, (attribute, png) in zip(analysis.charts, chart_pngs, strict=True):
-        story.append(text(attribute, h3))
-        story.append(image(png, 0.6))
+        story.append(KeepTogether([text(attribute, h3), image(png, 0.6)]))
         events = chart.current_violations
         if chart.limits is None:
             story.append(text(chart.note))

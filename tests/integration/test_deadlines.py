@@ -5,16 +5,22 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+
+from jsonschema import Draft202012Validator
+from sqlalchemy import select
 
 from engine.bootstrap import Oospath
 from engine.clock import FrozenClock
 from engine.services import cases, evidence, instances
 from engine.services.identity import Actor
 from engine.services.scheduling import fire_due
+from engine.store.models import OutboxMessage
 from oospath.scenarios import EXCEPTIONAL_USE_REASON, PERSONAS, SCENARIOS, form_data
 from tests.integration.conftest import complete, ready_tasks
 from workers.embedded import EmbeddedMessaging
+from workers.inbound import CONTRACTS
 
 
 def actor_for(role: str) -> Actor:
@@ -99,3 +105,32 @@ def test_notification_within_48_hours_cancels_the_deadline_timers(
         statuses = {t.element_id: t.status for t in instances.timers_of(uow.session, case.instance_id)}
     assert statuses == {"sa_deadline_escalation": "cancelled", "sa_deadline_overdue": "cancelled"}
     assert not any(party == "qa_head" for party, _ in notified(app, case_id))
+
+
+def test_domain_events_of_a_late_case_are_published_and_match_their_contract(
+    app: Oospath, clock: FrozenClock, pathway: EmbeddedMessaging
+) -> None:
+    # REQ: OOS-13 (deadline.escalated / deadline.missed are visible to other systems, never hidden)
+    case_id = open_authorised_case(app)
+    drive_until(app, pathway, case_id, "approve_sa_notification")
+    clock.advance(timedelta(hours=49))
+    fire_due(app)
+    fire_due(app)
+    for _ in range(10):
+        pathway.pump()
+        open_tasks = ready_tasks(app, case_id=case_id)
+        if not open_tasks:
+            break
+        task = open_tasks[0]
+        complete(app, task.id, form_data(task.element_id, "authorised", clock.now()), actor_for(task.role))
+    validator = Draft202012Validator(json.loads((CONTRACTS / "event.v1.schema.json").read_text()))
+    with app.uow() as uow:
+        events = [row.body for row in uow.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.routing_key.startswith("event.")).order_by(OutboxMessage.id))]
+    for body in events:
+        validator.validate(body)
+    names = [body["event"] for body in events]
+    assert names[0] == "case.opened" and names[-1] == "case.closed"
+    assert {"physician.requested", "batch.supplied", "notification.sent", "deadline.escalated",
+            "deadline.missed"} <= set(names)
+    assert names.index("batch.supplied") < names.index("deadline.escalated") < names.index("deadline.missed")

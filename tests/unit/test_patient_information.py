@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from engine.domain import patient_information as pi
@@ -103,8 +105,6 @@ def test_a_french_speaking_site_in_belgium_chooses_french():
 
 def test_the_register_can_override_the_language_of_a_country():
     row = national_requirement("BE")
-    from dataclasses import replace
-
     info = render_patient_information("BE", CONTEXT, requirement=replace(row, patient_information_language="fr"))
     assert info.language == "fr"
 
