@@ -6,6 +6,7 @@ file is never overwritten (same hash, same bytes) and nothing is ever deleted.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -41,19 +42,25 @@ class RecordsWorker(Worker):
         self.root = app.settings.record_store
 
     def perform(self, session: Session, work: dict[str, Any]) -> dict[str, Any]:
+        """A file (``content_base64`` with ``media_type`` and ``filename``) or, by default, the process data."""
         params = work["params"]
         record_type = params.get("record_type", "record")
-        document = {
-            "record_type": record_type, "case_id": work.get("case_id"), "batch_id": work.get("batch_id"),
-            "captured_from_element": work.get("element_id"), "requirement": params.get("requirement"),
-            "content": work.get("context", {}),
-        }
-        content = json.dumps(document, sort_keys=True, indent=2).encode()
+        if params.get("content_base64"):
+            content = base64.b64decode(params["content_base64"], validate=True)
+            media_type = params.get("media_type", "application/octet-stream")
+        else:
+            document = {
+                "record_type": record_type, "case_id": work.get("case_id"), "batch_id": work.get("batch_id"),
+                "captured_from_element": work.get("element_id"), "requirement": params.get("requirement"),
+                "content": work.get("context", {}),
+            }
+            content, media_type = json.dumps(document, sort_keys=True, indent=2).encode(), "application/json"
         digest = store_content(self.root, content)
         row = record_capture(
             session, self.app.clock.now(), self.actor, work, record_type=record_type, sha256=digest,
-            media_type="application/json", size=len(content),
-            meta={"requirement": params.get("requirement"), "work_message_id": work["message_id"]},
+            media_type=media_type, size=len(content),
+            meta={"requirement": params.get("requirement"), "work_message_id": work["message_id"],
+                  "filename": params.get("filename")},
         )
         return _result(row)
 

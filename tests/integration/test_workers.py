@@ -134,3 +134,21 @@ def test_database_refuses_to_alter_the_audit_trail(app: Oospath, pathway: Embedd
     pathway.pump()
     with pytest.raises(Exception, match="append-only"), app.db.begin() as conn:
         conn.execute(text(statement))
+
+
+def test_a_file_record_is_stored_byte_for_byte_with_its_metadata(app: Oospath, pathway: EmbeddedMessaging) -> None:
+    # REQ: OOS-16 OOS-17
+    import base64
+
+    pdf = b"%PDF-1.7 batch manufacture record CART19-25-0102"
+    work = {"message_id": "capture-file-1", "task_id": "t", "instance_id": "i", "case_id": None,
+            "params": {"record_type": "batch_manufacture_record", "filename": "BMR-0102.pdf",
+                       "media_type": "application/pdf", "content_base64": base64.b64encode(pdf).decode()}}
+    worker = RecordsWorker(app, InProcessTransport())
+    with app.uow() as uow:
+        result = worker.perform(uow.session, work)
+        uow.commit()
+    assert result["sha256"] == hashlib.sha256(pdf).hexdigest()
+    with app.uow() as uow:
+        row = uow.session.get(RecordRow, result["record_id"])
+        assert (row.media_type, row.size, row.meta["filename"]) == ("application/pdf", len(pdf), "BMR-0102.pdf")

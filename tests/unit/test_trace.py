@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ BPMN = """<?xml version="1.0" encoding="UTF-8"?>
       <bpmn:documentation>OOS-01: a confirmed OOS opens the case.</bpmn:documentation>
     </bpmn:startEvent>
     <bpmn:userTask id="request" name="Physician request">
-      <bpmn:documentation>OOS-03, OOS-06: attestations and request; case OOS-2026-0001 is not an ID.</bpmn:documentation>
+      <bpmn:documentation>OOS-03, OOS-06: request; OOS-2026-0001 is no ID.</bpmn:documentation>
     </bpmn:userTask>
     <bpmn:task id="typo" name="Typo"><bpmn:documentation>OOS-99 typo</bpmn:documentation></bpmn:task>
   </bpmn:process>
@@ -130,7 +129,7 @@ def test_format_shows_one_block_per_requirement_and_the_gaps(fake_repo):
     assert "OOS-01  A case starts only from a batch outside the specification version in force  [ok]" in text
     assert "processes/case.bpmn#start (OOS confirmed) [startEvent]" in text
     assert "processes/case.bpmn#p (Pathway) [process] (range only)" in text
-    assert "tests/unit/test_fake.py::test_one (line 10)" in text
+    assert "tests/unit/test_fake.py::test_one (line 9)" in text
     assert "OOS-02  " in text and "[MISSING element]" in text
     assert "Unknown IDs cited: OOS-99 at processes/case.bpmn#typo" in text
     assert text.count("\nOOS-") + text.startswith("OOS-") == len(trace.REQUIREMENTS)
@@ -151,7 +150,8 @@ def test_main_returns_0_when_every_pathway_requirement_is_covered(tmp_path):
         '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="x">'
         f'<bpmn:process id="p">{docs}</bpmn:process></bpmn:definitions>', encoding="utf-8")
     (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "test_all.py").write_text(f"def test_all():\n    {REQ} {' '.join(ids)}\n", encoding="utf-8")
+    source = f"def test_all():\n    {REQ} {' '.join(ids)}\n    pass\n"
+    (tmp_path / "tests" / "test_all.py").write_text(source, encoding="utf-8")
     out = io.StringIO()
     assert trace.main(tmp_path, out=out) == 0, out.getvalue()
     assert "Missing (A, B, C, D, E): none" in out.getvalue()
