@@ -69,9 +69,9 @@ def _is_write() -> bool:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from api.blueprints import cases, catalog, definitions, health, incidents, instances, openapi, tasks
+    from api.blueprints import cases, catalog, definitions, health, incidents, instances, openapi, reports, tasks
 
-    for module in (health, openapi, definitions, catalog, instances, cases, tasks, incidents):
+    for module in (health, openapi, definitions, catalog, instances, cases, tasks, incidents, reports):
         app.register_blueprint(module.bp)
 
 

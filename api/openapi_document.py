@@ -13,6 +13,7 @@ from importlib import metadata
 from typing import Any
 
 from api import schemas
+from api.blueprints.reports import SCHEMAS as REPORT_SCHEMAS
 from api.identity import ROLES_HEADER, USER_HEADER
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -178,7 +179,8 @@ CASE_DETAIL_PROPERTIES: dict[str, Any] = {
     "instance": obj({"id": STRING, "status": STRING, "end_event": OPT_STRING}),
     "open_tasks": {"type": "array", "items": ref("Task")},
     "waiting_for_workers": {"type": "array", "items": ref("Task")},
-    "deadlines": {"type": "array", "items": ref("Timer")},
+    "deadlines": {"type": "array", "items": ref("Deadline"), "description": "OOS-13/14: due, met, late by"},
+    "timers": {"type": "array", "items": ref("Timer")},
     "notifications": {"type": "array", "items": ref("Notification")},
     "records": {"type": "array", "items": ref("Record")},
     "inbound_events": {"type": "array", "description": "acknowledgements, PV references, LIMS results "
@@ -299,6 +301,44 @@ DEPLOYMENT_MULTIPART = {
 }
 
 
+REPORT_FILE = obj({
+    "sha256": {"type": "string", "description": "SHA-256 of the file (content-addressed record, OOS-17)"},
+    "media_type": STRING, "size": {"type": "integer", "minimum": 0}, "filename": STRING,
+})
+
+REPORT = obj({
+    "id": STRING, "product_code": STRING,
+    "period_label": {"type": "string", "description": "e.g. 2026-H1"},
+    "period_start": TIME, "period_end": {**TIME, "description": "end of the period, exclusive"},
+    "specification_version": {"type": "integer", "description": "the version in force at the end of the period"},
+    "dataset_sha256": {"type": "string", "description": "SHA-256 of the canonical input rows (OOS-20: which data)"},
+    "dataset_rows": {"type": "integer", "minimum": 0, "description": "batches decided in the periods analysed"},
+    "software_version": STRING,
+    "signals_count": {"type": "integer", "minimum": 0,
+                      "description": "OOS-23: signals above the configured thresholds (each opens CAPA and "
+                                     "management review in the review process)"},
+    "signals": {"type": "array", "items": obj({
+        "kind": {"enum": ["oos_rate_increase", "control_rule", "repeat_failure", "low_capability", "near_limit"]},
+        "attribute": OPT_STRING, "detail": {"type": "string", "description": "the rule or test named"},
+        "opens": {"type": "array", "items": STRING}, "requirement": STRING})},
+    "thresholds": {"type": "object", "description": "the thresholds the signals were judged with (configuration)"},
+    "generated_at": TIME, "generated_by": STRING,
+    "instance_id": nullable({"type": "string", "description": "the periodic_review instance that asked for it"}),
+    "files": {"type": "object", "description": "format (html, pdf, json, csv) -> file",
+              "additionalProperties": ref("ReportFile")},
+    "links": ref("Links"),
+}, title="Periodic review report",
+    description="OOS-20, OOS-21, OOS-23: the six-monthly Quality Defect Report of one product and period.")
+
+PERIODIC_REVIEW = obj({
+    "id": STRING, "product_code": STRING, "period_start": TIME, "period_end": TIME,
+    "instance_id": {"type": "string", "description": "the periodic_review process instance"},
+    "status": {"type": "string", "description": "running or completed"},
+    "trigger": {"enum": ["scheduler", "manual"]}, "started_at": TIME, "started_by": STRING,
+    "links": ref("Links"),
+}, title="Periodic review (process run)", description="OOS-20, OOS-22: one run of processes/periodic_review.bpmn.")
+
+
 def _response_schemas() -> dict[str, Any]:
     return {
         "Links": LINKS,
@@ -321,6 +361,24 @@ def _response_schemas() -> dict[str, Any]:
         "CaseList": items_of("CaseSummary"),
         "OosFinding": OOS_FINDING,
         "Timer": TIMER,
+        "Deadline": obj({
+            "name": STRING, "requirement": STRING, "party": STRING, "due_at": TIME, "escalates_at": nullable(TIME),
+            "met_at": nullable(TIME), "late_by_hours": nullable({"type": "number"}),
+            "status": {"enum": ["open", "met", "late", "overdue"]},
+        }, title="A legal deadline of the case"),
+        "RiskEvaluationVersions": obj({
+            "case_id": STRING,
+            "items": {"type": "array", "items": obj({
+                "version": {"type": "integer"}, "sha256": STRING, "author": STRING, "approved_by": OPT_STRING,
+                "created_at": TIME, "content": OBJECT})},
+            "diff": obj({"from": {"type": "integer"}, "to": {"type": "integer"}, "changes": OBJECT}),
+        }, title="Risk evaluation versions (OOS-05)", required=["case_id", "items"]),
+        "Certification": obj({"batch_id": STRING, "status": STRING}, title="QP certification"),
+        "AdministrationList": obj({"items": {"type": "array", "items": obj({
+            "case_id": STRING, "case_reference": STRING, "batch_id": STRING, "product_code": STRING,
+            "oos_findings": {"type": "array", "items": ref("OosFinding")}, "administered_at": TIME, "dose": STRING,
+            "patient_pseudonym": STRING, "chain_of_identity_id": STRING, "pv_case_reference": STRING,
+            "decision_record_sha256": OPT_STRING})}}, title="Administrations linked to OOS decisions (OOS-19)"),
         "Notification": NOTIFICATION,
         "Record": RECORD,
         "AuditEntry": AUDIT_ENTRY,
@@ -371,11 +429,17 @@ def _response_schemas() -> dict[str, Any]:
         "BatchSummary": obj(BATCH_SUMMARY_PROPERTIES, title="Batch summary"),
         "BatchView": obj(BATCH_VIEW_PROPERTIES, title="Batch assessed against its specification (OOS-01)"),
         "BatchList": items_of("BatchSummary"),
+        **REPORT_SCHEMAS,
+        "Report": REPORT,
+        "ReportList": items_of("Report"),
+        "PeriodicReview": PERIODIC_REVIEW,
+        "PeriodicReviewList": items_of("PeriodicReview"),
         "DeploymentFiles": DEPLOYMENT_FILES,
         "DeploymentMultipart": DEPLOYMENT_MULTIPART,
         "FieldError": FIELD_ERROR,
         "BpmnProblem": BPMN_PROBLEM,
         "Problem": PROBLEM,
+        "ReportFile": REPORT_FILE,
     }
 
 
@@ -450,6 +514,7 @@ def operation(
 
 CASE_ID = _path("case_id", "case id (UUID) or case reference (e.g. OOS-2026-0001)")
 TASK_ID = _path("task_id", "task id")
+REPORT_ID = _path("report_id", "report id")
 
 
 def _paths() -> dict[str, Any]:
@@ -552,6 +617,31 @@ def _paths() -> dict[str, Any]:
             "getCaseAudit", "cases", "The case's audit trail with its hash-chain check",
             {"200": _ok("Every attributable action of the case (OOS-24)", "AuditTrail")},
             errors=("404",), parameters=[CASE_ID])},
+        "/api/v1/cases/{case_id}/records": {"post": operation(
+            "uploadCaseRecord", "cases", "Upload a record the case must keep (OOS-16)",
+            {"201": _ok("Stored content-addressed by SHA-256, never overwritten (OOS-17)", "Record")},
+            errors=("400", "403", "404", "422"), parameters=[CASE_ID],
+            description="QA uploads the batch manufacture record, testing records and transport/storage records; "
+                        "the case cannot close while any of the six required records is missing.",
+            body={"required": True, "content": {
+                JSON: {"schema": ref("RecordUpload")},
+                "multipart/form-data": {"schema": obj({"record_type": STRING, "file": {
+                    "type": "string", "contentMediaType": "application/octet-stream"}})}}})},
+        "/api/v1/cases/{case_id}/risk-evaluations": {"get": operation(
+            "listRiskEvaluations", "cases", "Versions of the case's risk evaluation, optionally a diff",
+            {"200": _ok("Every version with its SHA-256 (OOS-05, OOS-06)", "RiskEvaluationVersions")},
+            errors=("404", "422"), parameters=[CASE_ID, _query("diff", "two versions to compare, e.g. 1,2")])},
+        "/api/v1/batches/{batch_id}/certification": {"post": operation(
+            "certifyBatch", "catalogue", "QP certification of a batch",
+            {"200": _ok("Certified (a batch within specification)", "Certification")},
+            errors=("403", "404", "422"), parameters=[_path("batch_id", "batch id")],
+            description="OOS-08: refused with a problem naming OOS-08 for any batch with an OOS case; the attempt "
+                        "is recorded in the audit trail.")},
+        "/api/v1/pharmacovigilance/administrations": {"get": operation(
+            "findAdministrations", "pharmacovigilance", "Find administered OOS doses",
+            {"200": _ok("Matching administrations with their OOS decision and PV reference", "AdministrationList")},
+            errors=("422",), parameters=[_query(k, f"match on {k}") for k in (
+                "pv_case_reference", "patient_pseudonym", "chain_of_identity_id", "case_id", "batch_id")])},
         "/api/v1/incidents": {"get": operation(
             "listIncidents", "incidents", "Dead-lettered messages",
             {"200": _ok("Incidents, newest first", "IncidentList")},
@@ -561,6 +651,44 @@ def _paths() -> dict[str, Any]:
             "retryIncident", "incidents", "Re-publish a dead-lettered message",
             {"200": _ok("Re-published through the outbox under a new message id", "Incident")},
             errors=("404", "409"), parameters=[_path("incident_id", "incident id")])},
+        "/api/v1/reports": {
+            "get": operation("listReports", "periodic review", "Periodic review reports",
+                             {"200": _ok("Reports, newest first", "ReportList")},
+                             parameters=[_query("product_code", "only this product's reports")]),
+            "post": operation(
+                "generateReport", "periodic review", "Generate the periodic review report of a product and period",
+                {"201": _ok("Generated; its HTML, PDF, JSON and CSV files are linked", "Report")},
+                errors=("400", "403", "404", "422"), body=_body("ReportRequest"),
+                description="OOS-20, OOS-21, OOS-23: synchronous. OOS batches administered versus batches released "
+                            "to specification, aggregated in the database; the baseline is the configured number of "
+                            "six-month periods before the period. Roles qa or mah_ra (403 otherwise); 422 when the "
+                            "period has not ended or no specification is in force."),
+        },
+        "/api/v1/reports/{report_id}": {"get": operation(
+            "getReport", "periodic review", "One report", {"200": _ok("The report and its files", "Report")},
+            errors=("404",), parameters=[REPORT_ID])},
+        "/api/v1/reports/{report_id}/{format}": {"get": operation(
+            "downloadReport", "periodic review", "Download one of the report's files",
+            {"200": {"description": "The file (its SHA-256 is in the report's `files`)", "content": {
+                "text/html": {"schema": STRING}, "application/pdf": {"schema": {"type": "string",
+                                                                                  "contentMediaType":
+                                                                                  "application/pdf"}},
+                JSON: {"schema": OBJECT}, "text/csv": {"schema": STRING}}}},
+            errors=("404",), parameters=[REPORT_ID, _path("format", "html, pdf, json or csv (the annex)",
+                                                          {"enum": ["html", "pdf", "json", "csv"]})])},
+        "/api/v1/periodic-reviews": {
+            "get": operation("listPeriodicReviews", "periodic review", "Periodic review process runs",
+                             {"200": _ok("Reviews, newest first", "PeriodicReviewList")},
+                             parameters=[_query("product_code", "only this product's reviews")]),
+            "post": operation(
+                "startPeriodicReview", "periodic review", "Start the periodic review process for a period",
+                {"201": _ok("Started; the reporting worker assembles the report, then QA reviews it",
+                            "PeriodicReview")},
+                errors=("400", "403", "404", "409", "422"), body=_body("ReviewStart"),
+                description="OOS-20, OOS-22: the scheduler starts a review every six months; this starts one by "
+                            "hand. Roles qa or mah_ra; 409 while a review of the product and period is running; "
+                            "422 when the period has not ended."),
+        },
         "/api/v1/tasks": {"get": operation(
             "listTasks", "tasks", "The caller's task list",
             {"200": _ok("Tasks of roles the caller holds, and tasks open to any user (OOS-25)", "TaskList")},
@@ -618,6 +746,8 @@ def build_document() -> dict[str, Any]:
             {"name": "catalogue", "description": "Products, specification versions, batches and results"},
             {"name": "process definitions", "description": "Deploy and inspect BPMN/DMN/form bundles"},
             {"name": "process instances", "description": "Generic engine surface for any deployed process"},
+            {"name": "periodic review", "description": "Six-monthly Quality Defect Report: reports and the review "
+                                                       "process (OOS-20 .. OOS-23)"},
             {"name": "operations", "description": "Health and this document"},
         ],
         "security": [{"developmentUser": [], "developmentRoles": []}, {"developmentUser": []}],

@@ -78,7 +78,18 @@ TASK_COMPLETE = {
                    "reason": {"type": "string"}},
 }
 
+RECORD_UPLOAD = {
+    "title": "Upload a record", "type": "object", "additionalProperties": False,
+    "required": ["record_type", "filename", "content_base64"],
+    "properties": {
+        "record_type": {"enum": ["batch_manufacture_record", "testing_records", "transport_storage_records",
+                                 "other"], "description": "OOS-16: the records QA uploads"},
+        "filename": {"type": "string", "minLength": 1}, "media_type": {"type": "string"},
+        "content_base64": {"type": "string", "minLength": 1},
+    },
+}
+
 ALL: dict[str, dict[str, Any]] = {
     "Product": PRODUCT, "Specification": SPECIFICATION, "Batch": BATCH, "CaseOpen": CASE_OPEN,
-    "InstanceStart": INSTANCE_START, "TaskComplete": TASK_COMPLETE,
+    "InstanceStart": INSTANCE_START, "TaskComplete": TASK_COMPLETE, "RecordUpload": RECORD_UPLOAD,
 }

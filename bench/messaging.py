@@ -182,11 +182,16 @@ def unpublished_work(app: Oospath) -> int:
             OutboxMessage.published_at.is_(None), OutboxMessage.routing_key.like("work.%"))) or 0
 
 
-def pipeline(app: Oospath, transport: RabbitMqTransport, mail: Path, case_ids: list[str]) -> tuple[int, float, int]:
-    """Relay, notifications, results, repeated until nothing is waiting; returns (work done, seconds, rounds)."""
+def pipeline(
+    app: Oospath, transport: RabbitMqTransport, mail: Path, case_ids: list[str], phases: dict[str, float]
+) -> tuple[int, float, int]:
+    """Relay, notifications, results, repeated until nothing is waiting; returns (work done, seconds, rounds).
+
+    ``phases`` receives the seconds spent in each consumer and in the relay."""
     worker = NotificationWorker(app, transport, channel=FileOutboxChannel(mail))
     results = ResultConsumer(app)
     completed, rounds = 0, 0
+    phases.update(notifications=0.0, results=0.0)
     started = time.perf_counter()
     while True:
         expected = unpublished_work(app)
@@ -196,10 +201,15 @@ def pipeline(app: Oospath, transport: RabbitMqTransport, mail: Path, case_ids: l
             break
         rounds += 1
         # Only notification work exists before the first user task; one result comes back per message.
-        handled = transport.consume("notifications", worker.handle, idle_timeout=5.0, max_messages=expected)
-        transport.consume(RESULTS, results.handle, idle_timeout=5.0, max_messages=handled)
+        handled, seconds = timed(lambda: transport.consume("notifications", worker.handle, idle_timeout=5.0,
+                                                           max_messages=expected))  # noqa: B023 - called at once
+        phases["notifications"] += seconds
+        _, seconds = timed(lambda: transport.consume(RESULTS, results.handle, idle_timeout=5.0,
+                                                     max_messages=handled))  # noqa: B023 - called at once
+        phases["results"] += seconds
         completed += handled
     elapsed = time.perf_counter() - started
+    phases["relay and bookkeeping"] = elapsed - phases["notifications"] - phases["results"]
     with app.uow() as uow:
         waiting = uow.session.scalar(select(func.count()).select_from(TaskRow).where(
             TaskRow.case_id.in_(case_ids), TaskRow.kind == "service", TaskRow.state != "completed")) or 0
@@ -236,7 +246,8 @@ def main(argv: list[str]) -> None:
             raw = raw_pika(url, topology, bodies)
             relay, batch_only_s = relay_run(app, transport, [work_body(n) for n in range(args.messages)])
             case_ids, opening_s = timed(lambda: open_cases(app, args.cases))
-            work, pipeline_s, rounds = pipeline(app, transport, var / "mail", case_ids)
+            phases: dict[str, float] = {}
+            work, pipeline_s, rounds = pipeline(app, transport, var / "mail", case_ids, phases)
         finally:
             transport.purge()
             transport.close()
@@ -261,6 +272,8 @@ def main(argv: list[str]) -> None:
     print("    completed; single process, one consumer of each kind, sequential")
     print(f"    work messages completed end to end   : {pipe_rate:9.1f} msg/s  ({pipeline_s * 1000 / max(work, 1):.1f} "
           "ms each)")
+    for phase, seconds in phases.items():
+        print(f"      {phase:35s}: {seconds * 1000 / max(work, 1):9.2f} ms per work message")
     print(f"    (opening a case, not timed above     : {opening_s * 1000 / max(args.cases, 1):9.1f} ms/case)")
     print("ratios")
     print(f"    relay publish / raw pika publish     : {relay.rate(relay.publish_s) / raw.rate(raw.publish_s):9.1f} x")

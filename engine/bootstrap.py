@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.bpmn.safe_expressions import safe_script_engine
 from engine.bpmn.serializer import InstanceSerializer
 from engine.clock import Clock, clock_from_env
+from engine.services.agreements import put_in_force_on_completion
 from engine.services.cases import close_case_on_completion
 from engine.services.runtime import Runtime
 from engine.services.uow import UnitOfWork
@@ -38,5 +39,5 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, migr
     if migrate:
         upgrade(db)
     runtime = Runtime(clock, InstanceSerializer(), safe_script_engine())
-    runtime.completion_hooks.append(close_case_on_completion)
+    runtime.completion_hooks += [close_case_on_completion, put_in_force_on_completion]
     return Oospath(settings, clock, db, session_factory(db), runtime)

@@ -32,6 +32,9 @@ class FrozenClock:
         self._now += delta
         return self._now
 
+    def set(self, moment: datetime) -> None:
+        self._now = moment
+
 
 class FileClock:
     """A simulated clock shared by several processes through a file (demo and fault-injection runs only).

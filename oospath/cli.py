@@ -40,18 +40,31 @@ def validate(paths: tuple[Path, ...]) -> None:
 
 
 @main.command()
-@click.option("--scenario", type=click.Choice(["authorised", "clinical-trial", "declined"]), default="authorised",
-              show_default=True)
+@click.option("--scenario", type=click.Choice(["authorised", "clinical-trial", "declined", "periodic-review"]),
+              default="authorised", show_default=True)
 @click.option("--var-dir", type=click.Path(path_type=Path), default=None,
               help="Where the SQLite database, records and mail go (default: a fresh temporary directory).")
 @click.option("--broker", type=click.Choice(["embedded", "amqp"]), default="embedded", show_default=True,
               help="amqp: through RabbitMQ (OOSPATH_AMQP_URL) with the relay and each worker as a process, "
                    "in the namespace OOSPATH_AMQP_NAMESPACE (default here: oospath-demo), whose queues it purges.")
 def demo(scenario: str, var_dir: Path | None, broker: str) -> None:
-    """Run one complete OOS case and print its timeline (embedded defaults unless --broker amqp)."""
+    """Run one complete OOS case and print its timeline (embedded defaults unless --broker amqp).
+
+    periodic-review: two years of one product imported, the six-monthly review run to its end (embedded only).
+    """
+    if scenario == "periodic-review":
+        from oospath.review_demo import run_demo
+
+        sys.exit(run_demo(console, var_dir))
     from engine.bootstrap import bootstrap
     from engine.clock import FileClock
-    from oospath.demo import deploy_processes, run_scenario, seed_catalogue, wait_until_settled
+    from oospath.demo import (
+        deploy_processes,
+        put_agreement_in_force,
+        run_scenario,
+        seed_catalogue,
+        wait_until_settled,
+    )
     from oospath.supervisor import CONSUMER_KINDS, Supervisor
     from oospath.timeline import print_timeline
     from workers.embedded import EmbeddedMessaging
@@ -66,7 +79,9 @@ def demo(scenario: str, var_dir: Path | None, broker: str) -> None:
     deploy_processes(app)
     seed_catalogue(app)
     if broker == "embedded":
-        result = run_scenario(app, EmbeddedMessaging(app).pump, scenario, clock.advance)
+        messaging = EmbeddedMessaging(app)
+        put_agreement_in_force(app, messaging.pump)
+        result = run_scenario(app, messaging.pump, scenario, clock.advance)
     else:
         from workers.transport.rabbitmq import RabbitMqTransport
         from workers.transport.topology import Topology
@@ -81,6 +96,7 @@ def demo(scenario: str, var_dir: Path | None, broker: str) -> None:
                                 var_dir / "logs")
         supervisor.start(["relay", *CONSUMER_KINDS])
         try:
+            put_agreement_in_force(app, lambda: wait_until_settled(app))
             result = run_scenario(app, lambda: wait_until_settled(app), scenario, clock.advance)
         finally:
             supervisor.stop()
@@ -138,6 +154,7 @@ def serve(host: str, port: int) -> None:
 def scheduler(interval: float, once: bool) -> None:
     """Fire due BPMN timers (deadline escalations, overdue marking)."""
     from engine.bootstrap import bootstrap
+    from engine.services.periodic_review import start_due
     from engine.services.scheduling import fire_due
 
     app = bootstrap()
@@ -145,6 +162,8 @@ def scheduler(interval: float, once: bool) -> None:
         fired = fire_due(app)
         if fired:
             console.print(f"fired {fired} timer(s)")
+        if reviews := start_due(app):  # the six-monthly periodic review (OOS-20)
+            console.print(f"started {reviews} periodic review(s)")
         if once:
             return
         time.sleep(interval)
@@ -170,6 +189,17 @@ def deploy(directory: Path | None) -> None:
     console.print(table)
 
 
+@main.command()
+@click.option("--repo", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Repository to trace (default: this checkout).")
+@click.option("--sections", default="ABCDE", show_default=True, help="Requirement sections that must be covered.")
+def trace(repo: Path | None, sections: str) -> None:
+    """For every OOS-xx: the BPMN/DMN elements and the tests citing it; non-zero when one lacks either."""
+    from oospath.trace import main as trace_main
+
+    sys.exit(trace_main(repo, sections=sections))
+
+
 @main.command("db-upgrade")
 def db_upgrade() -> None:
     """Apply database migrations (Alembic) to OOSPATH_DATABASE_URL."""
@@ -178,6 +208,11 @@ def db_upgrade() -> None:
     bootstrap()
     console.print("database is at the latest migration")
 
+
+from oospath.cli_reports import import_group, report_group  # noqa: E402 (commands of oospath/cli_reports.py)
+
+main.add_command(import_group)
+main.add_command(report_group)
 
 if __name__ == "__main__":
     main()

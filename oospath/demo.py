@@ -15,12 +15,20 @@ from sqlalchemy import func, select
 
 from engine.bootstrap import Oospath
 from engine.domain import catalogue
-from engine.services import cases, catalog, definitions, tasks
+from engine.services import cases, catalog, definitions, evidence, instances, tasks
 from engine.services.errors import Conflict
 from engine.services.identity import Actor
 from engine.services.scheduling import fire_due
 from engine.store.models import AuditEntry, CaseRow, OutboxMessage, TaskRow
-from oospath.scenarios import EXCEPTIONAL_USE_REASON, PERSONAS, SCENARIOS, STEP_DURATION, form_data
+from oospath.scenarios import (
+    AGREEMENT_FORMS,
+    EXCEPTIONAL_USE_REASON,
+    PERSONAS,
+    SCENARIOS,
+    STEP_DURATION,
+    UPLOADS_BEFORE,
+    form_data,
+)
 
 ADMIN = Actor("process.admin", frozenset({"admin"}))
 
@@ -61,6 +69,28 @@ def seed_catalogue(app: Oospath, actor: Actor = ADMIN) -> None:
         uow.commit()
 
 
+def put_agreement_in_force(app: Oospath, settle: Callable[[], object] = lambda: None) -> str:
+    """Run the ``written_agreement`` process with scripted signatories (OOS-15); returns its instance id."""
+    starter = Actor(PERSONAS["qa"].user, frozenset({"qa"}))
+    with app.uow() as uow:
+        instance = instances.start_instance(uow.session, app.runtime, "written_agreement", {}, starter)
+        uow.commit()
+        instance_id = instance.id
+    settle()
+    while True:
+        with app.uow() as uow:
+            ready = tasks.list_tasks(uow.session, instance_id=instance_id)
+        if not ready:
+            return instance_id
+        task = ready[0]
+        persona = PERSONAS[task.role or "qa"]
+        with app.uow() as uow:
+            tasks.complete_task(uow.session, app.runtime, task.id, AGREEMENT_FORMS[task.element_id],
+                                Actor(persona.user, frozenset({persona.role})))
+            uow.commit()
+        settle()
+
+
 def run_scenario(
     app: Oospath, settle: Callable[[], object], scenario: str, advance: Callable[[timedelta], object]
 ) -> DemoResult:
@@ -84,9 +114,11 @@ def run_scenario(
         task = ready[0]
         persona = PERSONAS[task.role or "qa"]
         advance(STEP_DURATION.get(task.element_id, timedelta(hours=1)))
+        upload_scripted_records(app, case_id, task.element_id)
         with app.uow() as uow:
+            seen = instances.instance_data(uow.session, app.runtime, task.instance_id)
             tasks.complete_task(uow.session, app.runtime, task.id,
-                                form_data(task.element_id, scenario, app.clock.now()),
+                                form_data(task.element_id, scenario, app.clock.now(), seen),
                                 Actor(persona.user, frozenset({persona.role})))
             uow.commit()
         settle()
@@ -97,6 +129,22 @@ def run_scenario(
         case = cases.get_case(uow.session, case_id)
         rows = uow.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.case_id == case_id))
     return DemoResult(case, rows or 0, steps)
+
+
+def upload_scripted_records(app: Oospath, case_id: str, element_id: str) -> None:
+    """QA uploads the documents the task needs (OOS-16) before working on it."""
+    uploads = UPLOADS_BEFORE.get(element_id, ())
+    if not uploads:
+        return
+    qa = Actor(PERSONAS["qa"].user, frozenset({"qa"}))
+    with app.uow() as uow:
+        case = cases.get_case(uow.session, case_id)
+        assert app.settings.record_store is not None
+        for upload in uploads:
+            evidence.capture_document(uow.session, app.clock.now(), qa, app.settings.record_store, case,
+                                      record_type=upload.record_type, filename=upload.filename,
+                                      media_type=upload.media_type, content=upload.content)
+        uow.commit()
 
 
 def wait_until_settled(app: Oospath, timeout: float = 60.0) -> None:

@@ -26,6 +26,7 @@ PERSONAS = {
     "qp": Persona("jan.devries", "qp", "Qualified Person"),
     "mah_ra": Persona("sofia.lindqvist", "mah_ra", "MAH regulatory affairs"),
     "sponsor": Persona("erik.holm", "sponsor", "Sponsor clinical quality"),
+    "importer_qa": Persona("pieter.janssen", "importer_qa", "Importer QA"),
 }
 
 SCENARIOS = {
@@ -55,9 +56,12 @@ STEP_DURATION = {
 }
 
 
-def form_data(element_id: str, scenario: str, now: datetime) -> dict[str, Any]:
-    """The data the scripted actor submits for one user task."""
+def form_data(element_id: str, scenario: str, now: datetime, process_data: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
+    """The data the scripted actor submits for one user task, having read the task's process data
+    (the physician attests the SHA-256 of the risk evaluation shown to them, OOS-06)."""
     decline = scenario == "declined"
+    seen = (process_data or {}).get("risk_evaluation_sha256", "not shown")
     forms: dict[str, dict[str, Any]] = {
         "investigate_oos": {
             "phase1_laboratory_summary": "No laboratory error: re-test of the retained sample confirmed the "
@@ -87,7 +91,7 @@ def form_data(element_id: str, scenario: str, now: datetime) -> dict[str, Any]:
             "attest_no_suitable_alternative": not decline,
             "patient_condition_considerations": "Relapsed DLBCL after two lines; rapidly progressive disease."
             if not decline else "Patient stable on bridging therapy; a re-manufactured batch can be awaited.",
-            "risk_evaluation_version_seen": "risk-evaluation-v1",
+            "risk_evaluation_version_seen": seen,
             **({"decline_reason": "A suitable alternative exists: re-manufacture from backup apheresis."}
                if decline else {}),
         },
@@ -97,8 +101,15 @@ def form_data(element_id: str, scenario: str, now: datetime) -> dict[str, Any]:
                                        "verification_notes": "Batch record reviewed; deviations closed."},
         "verify_import_procedures": {"import_procedures_followed": True,
                                      "notes": "Import testing waiver documented; shipping conditions verified."},
-        "supply_batch": {"supplied_at": now.isoformat(), "treating_site": "Universitätsklinikum Demo, Station 4",
+        "supply_batch": {"supplied_at": (now - timedelta(hours=3)).isoformat(),
+                         "delivered_to_site_at": now.isoformat(),
+                         "treating_site": "Universitätsklinikum Demo, Station 4",
                          "shipment_reference": "SHP-2026-0815"},
+        "confirm_written_agreement_in_force": {"agreement_reference": "QA-AGR-2026-01",
+                                               "notes": "Agreement v1 in force since its signature."},
+        "confirm_nca_requirement": {"nca_must_be_informed": True,
+                                    "nca_contact_reference": "E-mail from the NCA's ATMP desk, ref. NCA-2026-117",
+                                    "notes": "The NCA asks to be informed with the Supervisory Authority."},
         "approve_sa_notification": {"notification_summary": "Supply of OOS batch at the physician's request.",
                                     "approved": True},
         "record_sponsor_ca_notification": {"competent_authority": "Läkemedelsverket", "notified_at": now.isoformat(),
@@ -112,3 +123,44 @@ def form_data(element_id: str, scenario: str, now: datetime) -> dict[str, Any]:
                                      "closure_summary": "All records captured; CAPA-2026-031 opened."},
     }
     return forms[element_id]
+
+
+@dataclass(frozen=True)
+class Upload:
+    record_type: str
+    filename: str
+    media_type: str
+    content: bytes
+
+
+# What QA uploads before closing a supplied case (OOS-16): the records the process cannot capture itself.
+UPLOADS_BEFORE = {
+    "review_records_and_close": (
+        Upload("batch_manufacture_record", "BMR-CART19-25-0102.pdf", "application/pdf",
+               b"%PDF-1.7\n% batch manufacture record (demo)\n"),
+        Upload("testing_records", "QC-release-CART19-25-0102.pdf", "application/pdf",
+               b"%PDF-1.7\n% release testing: viability 74.0 % (limit >= 80 %), all other attributes pass\n"),
+        Upload("transport_storage_records", "shipment-SHP-2026-0815.csv", "text/csv",
+               b"time,temperature_c\n2026-11-26T06:00Z,-182.5\n2026-11-26T12:00Z,-181.9\n"),
+    ),
+}
+
+
+# The written agreement between the demo's manufacturer, importer and MAH (OOS-15).
+AGREEMENT_FORMS: dict[str, dict[str, Any]] = {
+    "draft_agreement": {
+        "agreement_reference": "QA-AGR-2026-01", "manufacturer": catalogue.CASCADIA,
+        "importer": catalogue.LOWLANDS_IMPORT, "mah": catalogue.NORDLICHT,
+        "valid_from": "2025-01-01", "valid_to": "2030-12-31",
+        "responsibilities": {"treating_physician": "manufacturer", "supervisory_authority": "mah",
+                             "national_competent_authority": "mah", "sponsor_competent_authority": "manufacturer",
+                             "ema_periodic_review": "mah"},
+    },
+    "review_agreement": {"approved": True, "comments": "Responsibilities agreed."},
+    **{f"sign_for_{party}": {f"{party}_signatory_name": name,
+                             f"{party}_signature_meaning": "I approve this written agreement and the "
+                                                           "responsibilities it assigns",
+                             f"{party}_signed": True}
+       for party, name in (("manufacturer", "Anna Keller"), ("importer", "Pieter Janssen"),
+                           ("mah", "Sofia Lindqvist"))},
+}

@@ -58,8 +58,21 @@ def party_directory() -> dict[str, dict[str, str]]:
     return json.loads(Path(path).read_text()) if path else DEFAULT_PARTY_DIRECTORY
 
 
-def render(work: dict[str, Any], directory: dict[str, dict[str, str]]) -> EmailMessage:
+# Requirements whose notification is due at the time the diagram computed (process variable).
+DUE_VARIABLES = {"OOS-13": "sa_due_at", "OOS-14": "nca_due_at"}
+
+
+def due_at(work: dict[str, Any]) -> datetime | None:
+    variable = DUE_VARIABLES.get(work["params"].get("requirement", ""))
+    value = work.get("context", {}).get(variable) if variable else None
+    return datetime.fromisoformat(value) if value else None
+
+
+def render(work: dict[str, Any], directory: dict[str, dict[str, str]], now: datetime) -> EmailMessage:
+    """The notification; one sent after its deadline says so in its subject and body (OOS-13)."""
     params, context = work["params"], work.get("context", {})
+    due = due_at(work)
+    late = due is not None and now > due
     party = params.get("party", "")
     contact = directory.get(party) or {"name": party, "address": f"{party}@unknown.example"}
     requirement = params.get("requirement")
@@ -81,12 +94,17 @@ def render(work: dict[str, Any], directory: dict[str, dict[str, str]]) -> EmailM
     lines += [
         "",
         f"Regulatory basis ({requirement}): {REGULATORY_BASIS.get(requirement or '', 'EU GMP Part IV 11.5')}",
-        f"Deadline served: {DEADLINES.get(requirement or '', 'as stated in the case')}",
+        f"Deadline served: {DEADLINES.get(requirement or '', 'as stated in the case')}"
+        + (f" (due {due:%Y-%m-%d %H:%M} UTC)" if due else ""),
     ]
+    if late:
+        lines.append(f"THIS NOTIFICATION IS LATE: it was due {due:%Y-%m-%d %H:%M} UTC and is sent "
+                     f"{now:%Y-%m-%d %H:%M} UTC.")
     message = EmailMessage()
     message["From"] = SENDER
     message["To"] = contact["address"]
-    message["Subject"] = f"[{context.get('case_reference', 'OOS')}] {params.get('subject', work.get('element_name'))}"
+    subject = params.get("subject", work.get("element_name"))
+    message["Subject"] = f"{'[LATE] ' if late else ''}[{context.get('case_reference', 'OOS')}] {subject}"
     message["Message-ID"] = f"<{work['message_id']}@oospath>"
     message["Date"] = format_datetime(datetime.fromisoformat(work["requested_at"]))
     message["X-Oospath-Case"] = str(work.get("case_id"))
@@ -105,14 +123,17 @@ class NotificationWorker(Worker):
         self.directory = party_directory()
 
     def perform(self, session: Session, work: dict[str, Any]) -> dict[str, Any]:
-        message = render(work, self.directory)
+        now = self.app.clock.now()
+        message = render(work, self.directory, now)
         payload = bytes(message)
         self.channel.deliver(message)
         params = work["params"]
-        row = record_delivery(session, self.app.clock.now(), self.actor, work, Delivery(
+        due = due_at(work)
+        row = record_delivery(session, now, self.actor, work, Delivery(
             party=params.get("party", ""), recipient=str(message["To"]), subject=str(message["Subject"]),
             requirement=params.get("requirement"), channel=self.channel.name,
             message_id=str(message["Message-ID"]), payload_sha256=hashlib.sha256(payload).hexdigest(),
+            due_at=due, late=due is not None and now > due,
         ))
         return _result(row)
 
@@ -124,4 +145,4 @@ class NotificationWorker(Worker):
 def _result(row: Any) -> dict[str, Any]:
     return {"delivered": True, "party": row.party, "recipient": row.recipient, "channel": row.channel,
             "message_id": row.message_id, "sha256": row.payload_sha256,
-            "delivered_at": row.delivered_at.isoformat()}
+            "delivered_at": row.delivered_at.isoformat(), "late": row.late}

@@ -1,16 +1,9 @@
-"""Records worker: captures GMP records content-addressed by SHA-256 (OOS-16, OOS-17).
-
-Content is written once under ``OOSPATH_RECORD_STORE/<sha[:2]>/<sha>``; an existing
-file is never overwritten (same hash, same bytes) and nothing is ever deleted.
-"""
+"""Records worker: captures GMP records content-addressed by SHA-256 (OOS-16, OOS-17)."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -18,19 +11,10 @@ from sqlalchemy.orm import Session
 from engine.bootstrap import Oospath
 from engine.services.evidence import record_capture, record_for_work_message
 from engine.store.models import RecordRow
+from engine.store.record_store import read_content, store_content
+from workers import patient_information
 from workers.base import Worker
 from workers.transport.base import Transport
-
-
-def store_content(root: Path, content: bytes) -> str:
-    digest = hashlib.sha256(content).hexdigest()
-    target = root / digest[:2] / digest
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(".partial")
-        temporary.write_bytes(content)
-        os.replace(temporary, target)
-    return digest
 
 
 class RecordsWorker(Worker):
@@ -42,6 +26,12 @@ class RecordsWorker(Worker):
         self.root = app.settings.record_store
 
     def perform(self, session: Session, work: dict[str, Any]) -> dict[str, Any]:
+        if work.get("operation") == "prepare_patient_information":
+            return patient_information.prepare(session, self.app.clock.now(), self.actor, work, self.root,
+                                               self.app.settings.processes_dir / "patient_information")
+        return self.capture(session, work)
+
+    def capture(self, session: Session, work: dict[str, Any]) -> dict[str, Any]:
         """A file (``content_base64`` with ``media_type`` and ``filename``) or, by default, the process data."""
         params = work["params"]
         record_type = params.get("record_type", "record")
@@ -66,7 +56,14 @@ class RecordsWorker(Worker):
 
     def previous_result(self, session: Session, work: dict[str, Any]) -> dict[str, Any] | None:
         row = record_for_work_message(session, work["message_id"])
-        return _result(row) if row else None
+        if row is None:
+            return None
+        if row.record_type == "patient_information":
+            stored = json.loads(read_content(self.root, row.sha256))
+            return {"record_id": row.id, "sha256": row.sha256, "language": stored["language"],
+                    "readability": stored["readability"], "fallback_language": stored["fallback_language"],
+                    "text": stored["text"]}
+        return _result(row)
 
 
 def _result(row: RecordRow) -> dict[str, Any]:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from flask import Blueprint, request
 
 from api import schemas
 from api.app import container
+from api.errors import BadRequest
 from api.identity import current_actor
 from api.util import iso, json_body
 from api.views import audit_view, task_view, timer_view
-from engine.services import audit_views, cases, evidence, incidents, instances, tasks
+from engine.services import audit_views, cases, deadlines, evidence, incidents, instances, pathway_rules, tasks
+from engine.services.errors import Forbidden
 
 bp = Blueprint("cases", __name__, url_prefix="/api/v1/cases")
 
@@ -45,7 +49,8 @@ def get_case(case_id: str) -> dict[str, Any]:
             "open_tasks": [task_view(t) for t in tasks.list_tasks(session, case_id=case.id)],
             "waiting_for_workers": [task_view(t) for t in tasks.list_tasks(session, case_id=case.id,
                                                                             state="waiting", kind="service")],
-            "deadlines": [timer_view(t) for t in instances.timers_of(session, instance.id)],
+            "deadlines": deadlines.case_deadlines(session, case),
+            "timers": [timer_view(t) for t in instances.timers_of(session, instance.id)],
             "notifications": [
                 {"party": n.party, "recipient": n.recipient, "subject": n.subject, "requirement": n.requirement,
                  "channel": n.channel, "message_id": n.message_id, "sha256": n.payload_sha256,
@@ -74,3 +79,47 @@ def case_audit(case_id: str) -> dict[str, Any]:
         broken = audit_views.chain_intact(uow.session, case.instance_id)
         return {"case_id": case.id, "reference": case.reference, "chain_intact": not broken,
                 "broken_rows": broken, "items": [audit_view(e) for e in entries]}
+
+
+@bp.post("/<case_id>/records")
+def upload_record(case_id: str) -> tuple[dict[str, Any], int]:
+    """QA uploads a document the case must keep (OOS-16): multipart ``file`` + ``record_type``, or JSON with
+    ``content_base64``."""
+    app, actor = container(), current_actor()
+    if not actor.has_role("qa"):
+        raise Forbidden("OOS-25: records are uploaded by the manufacturer's QA (role qa)")
+    if request.files:
+        upload = request.files["file"]
+        record_type, filename = request.form.get("record_type", ""), upload.filename or "document"
+        media_type, content = upload.mimetype or "application/octet-stream", upload.read()
+    else:
+        body = json_body(schemas.RECORD_UPLOAD)
+        record_type, filename = body["record_type"], body["filename"]
+        media_type = body.get("media_type", "application/octet-stream")
+        try:
+            content = base64.b64decode(body["content_base64"], validate=True)
+        except binascii.Error as exc:
+            raise BadRequest(f"content_base64 is not valid base64: {exc}") from exc
+    with app.uow() as uow:
+        case = cases.get_case(uow.session, case_id)
+        assert app.settings.record_store is not None
+        row = evidence.capture_document(uow.session, app.clock.now(), actor, app.settings.record_store, case,
+                                        record_type=record_type, filename=filename, media_type=media_type,
+                                        content=content)
+        uow.commit()
+        return {"id": row.id, "record_type": row.record_type, "sha256": row.sha256, "media_type": row.media_type,
+                "size": row.size, "captured_by": row.captured_by, "captured_at": iso(row.captured_at)}, 201
+
+
+@bp.get("/<case_id>/risk-evaluations")
+def risk_evaluations(case_id: str) -> dict[str, Any]:
+    """Every version of the case's ICH Q9 risk evaluation (OOS-05); ``?diff=1,2`` compares two versions."""
+    with container().uow() as uow:
+        case = cases.get_case(uow.session, case_id)
+        versions = pathway_rules.risk_evaluation_versions(uow.session, case.id)
+        view: dict[str, Any] = {"case_id": case.id, "items": [
+            {"version": v.version, "sha256": v.sha256, "author": v.author, "approved_by": v.approved_by,
+             "created_at": iso(v.created_at), "content": v.content} for v in versions]}
+        if request.args.get("diff"):
+            view["diff"] = pathway_rules.diff_risk_evaluations(versions, request.args["diff"])
+        return view

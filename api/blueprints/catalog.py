@@ -12,7 +12,7 @@ from api.app import container
 from api.identity import current_actor
 from api.util import iso, json_body
 from engine.domain.specifications import BatchRecord, Product, ProductKind, Specification, TestResult
-from engine.services import catalog
+from engine.services import catalog, pharmacovigilance, qp
 from engine.services.errors import ServiceError
 from engine.store.models import BatchRow, ProductRow, SpecificationRow
 
@@ -118,3 +118,18 @@ def register_batch() -> tuple[dict[str, Any], int]:
 def get_batch(batch_id: str) -> dict[str, Any]:
     with container().uow() as uow:
         return batch_view(catalog.assess_batch(uow.session, batch_id))
+
+
+@bp.post("/batches/<batch_id>/certification")
+def certify(batch_id: str) -> dict[str, Any]:
+    """QP certification; refused for any batch with an OOS case, and the attempt is audited (OOS-08)."""
+    app = container()
+    batch = qp.certify_batch(app.sessions, app.clock, batch_id, current_actor())
+    return {"batch_id": batch.batch_id, "status": batch.status}
+
+
+@bp.get("/pharmacovigilance/administrations")
+def administrations() -> dict[str, Any]:
+    """OOS-19: from a PV reference, patient pseudonym, chain-of-identity id, case or batch to the others."""
+    with container().uow() as uow:
+        return {"items": pharmacovigilance.find_administrations(uow.session, **request.args.to_dict())}

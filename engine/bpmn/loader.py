@@ -137,6 +137,7 @@ class ElementInfo:
     documentation: str | None
     requirements: list[str]
     line: int | None
+    properties: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -736,7 +737,14 @@ def _element_info(node: etree._Element, roles: Mapping[str, str | None]) -> Elem
         documentation=documentation,
         requirements=sorted(set(REQUIREMENT_ID.findall(documentation or ""))),
         line=node.sourceline,
+        properties=_properties_of(node),
     )
+
+
+def _properties_of(node: etree._Element) -> dict[str, str]:
+    """``spiffworkflow:property`` name/value pairs (e.g. responsibleDuty) for the engine's rules."""
+    found = node.xpath("./bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", namespaces=NS)
+    return {str(p.get("name")): str(p.get("value")) for p in found if p.get("name") is not None}
 
 
 def _form_of(node: etree._Element) -> str | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -28,15 +29,32 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnviron
 
 Mode = Literal["eval", "exec"]
 
+def add_hours(iso_time: str, hours: float) -> str:
+    """A deadline from a recorded time: ``add_hours(supplied_at, 48)`` (ISO 8601, time zone required).
+
+    Deadlines (OOS-13) are computed in the diagram from recorded times, so the process
+    needs date arithmetic; this one pure function gives it without opening ``datetime``.
+    """
+    moment = datetime.fromisoformat(str(iso_time).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"add_hours: '{iso_time}' has no time zone")
+    return (moment + timedelta(hours=float(hours))).astimezone(UTC).isoformat()
+
+
+# Functions provided by oospath itself, beside the Python builtins below.
+DOMAIN_FUNCTIONS: dict[str, Any] = {"add_hours": add_hours}
+
 # fmt: off
 ALLOWED_FUNCTIONS: frozenset[str] = frozenset({
     "len", "min", "max", "sum", "any", "all", "abs", "round",
     "str", "int", "float", "bool", "sorted", "list", "dict", "set", "tuple",
+    *DOMAIN_FUNCTIONS,
 })
 # fmt: on
 
 SAFE_BUILTINS: dict[str, Any] = {
-    **{name: getattr(builtins, name) for name in sorted(ALLOWED_FUNCTIONS)},
+    **{name: getattr(builtins, name) for name in sorted(ALLOWED_FUNCTIONS - set(DOMAIN_FUNCTIONS))},
+    **DOMAIN_FUNCTIONS,
     "True": True,
     "False": False,
     "None": None,

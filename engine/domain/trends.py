@@ -50,8 +50,9 @@ Statistical choices (each one is what a reviewer would otherwise have to ask):
   Expect chance events: on independent normal data with ~120 batches a period,
   at least one of WE1–WE4/Nelson 3 fires in about 80 % of periods per attribute
   (simulation: WE1 ≈ 32 %, WE4 ≈ 41 %, the moving-range limit ≈ 64 %).
-  ``Thresholds.control_rules`` therefore chooses the rules that open signals;
-  the moving-range limit is charted but opens none by default.
+  ``Thresholds.control_rules`` therefore chooses the rules that open signals
+  and ``Thresholds.min_rule_events`` how many events an attribute needs; the
+  moving-range limit is charted but opens no signal by default.
 * **Capability** of the current period's released batches against the
   specification given: Cpk uses σ within = MR̄ / d2, Ppk the overall sample
   standard deviation (n − 1). With one limit only the one-sided index (Cpl or
@@ -78,7 +79,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from types import MappingProxyType
 from typing import Literal, NamedTuple
 
@@ -217,8 +218,8 @@ class Period:
     @property
     def label(self) -> str:
         """``2025-H2`` for calendar half-years, otherwise the first and last day covered."""
-        midnight = self.start.timetz().replace(tzinfo=None) == self.end.timetz().replace(tzinfo=None)
-        if midnight and self.start.day == 1 and self.start.month in (1, 7) and self.end == _add_months(self.start, 6):
+        half_year = self.start.day == 1 and self.start.month in (1, 7) and self.start.time() == time(0)
+        if half_year and self.end == _add_months(self.start, 6):
             return f"{self.start.year}-H{1 if self.start.month == 1 else 2}"
         last_day = (self.end - timedelta(microseconds=1)).date()
         return f"{self.start.date().isoformat()} to {last_day.isoformat()}"
@@ -743,7 +744,10 @@ class Thresholds:
     """Every number that turns an analysis into signals (OOS-23), configurable per product.
 
     ``alpha`` applies to the one-sided Fisher p-value; ``confidence_level`` to
-    rate intervals; ``control_rules`` names the rules that open signals.
+    rate intervals; ``control_rules`` names the rules that open signals and
+    ``min_rule_events`` how many of their events an attribute needs in the
+    current period before it does (1: any event; raise it where chance events
+    on stable attributes would open CAPAs, see the module docstring).
     """
 
     alpha: float = 0.05
@@ -757,12 +761,13 @@ class Thresholds:
     min_baseline_points: int = 20
     min_capability_points: int = 10
     control_rules: tuple[str, ...] = ("WE1", "WE2", "WE3", "WE4", "NELSON3")
+    min_rule_events: int = 1
 
     def __post_init__(self) -> None:
         for name in ("alpha", "confidence_level", "near_limit_fraction", "near_limit_share"):
             if not 0 < getattr(self, name) < 1:
                 raise TrendError(f"threshold {name} must lie strictly between 0 and 1")
-        for name in ("repeat_failures", "repeat_consecutive_periods", "min_capability_points"):
+        for name in ("repeat_failures", "repeat_consecutive_periods", "min_capability_points", "min_rule_events"):
             if getattr(self, name) < 1:
                 raise TrendError(f"threshold {name} must be at least 1")
         if self.min_baseline_points < 2:
@@ -948,7 +953,7 @@ def review_signals(analysis: TrendAnalysis, thresholds: Thresholds | None = None
         )
     for chart in analysis.charts:
         events = [v for v in chart.current_violations if v.rule in thresholds.control_rules]
-        if not events:
+        if not events or len(events) < thresholds.min_rule_events:
             continue
         per_rule = Counter(v.rule for v in events)
         rules = "; ".join(

@@ -153,24 +153,24 @@ def _individuals(ax: Axes, chart: ControlChart, current: Period | None) -> None:
             zorder=5,
             label="run-rule event (current period)",
         )
-        labelled: set[str] = set()
-        offsets = {"WE1": 14, "WE2": 24, "WE3": 34, "WE4": 44, "NELSON3": 54}
+        # First event of each rule: label on its own level near the top, a thin line down to the point,
+        # so labels of rules firing close together never overlap.
+        firsts: dict[str, int] = {}
         for violation in events:
-            if violation.rule in labelled:
-                continue
-            labelled.add(violation.rule)
-            point = chart.points[violation.index]
-            above = limits is None or point.value >= limits.centre
-            dy = offsets.get(violation.rule, 14) * (1 if above else -1)
+            firsts.setdefault(violation.rule, violation.index)
+        for level, (rule, index) in enumerate(sorted(firsts.items(), key=lambda item: item[1])):
+            point = chart.points[index]
             ax.annotate(
-                violation.rule,
+                f"{rule} first",
                 (point.decided_at, point.value),
-                xytext=(-18, dy),
-                textcoords="offset points",
+                xytext=(point.decided_at, 0.96 - 0.075 * level),
+                textcoords=("data", "axes fraction"),
                 fontsize=7,
                 color=CONTROL_COLOUR,
                 fontweight="bold",
-                ha="center",
+                ha="right",
+                va="top",
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
                 arrowprops={"arrowstyle": "-", "color": CONTROL_COLOUR, "lw": 0.6},
             )
     if notes or chart.note:

@@ -17,7 +17,7 @@ import base64
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from engine.domain.trends import RULE_DESCRIPTIONS, PeriodCounts, Thresholds
+from engine.domain.trends import RULE_DESCRIPTIONS, ControlChart, PeriodCounts, Thresholds
 from engine.reporting.charts import control_chart_png, oos_rate_png
 from engine.reporting.periodic import PeriodicReport
 
@@ -40,6 +40,11 @@ def _e(value: object) -> str:
 
 def _num(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _sig(value: float | None) -> str:
+    """Four significant digits: enough for a mean or σ next to its limit, short enough for a table cell."""
+    return "–" if value is None else f"{value:.4g}"
 
 
 def _pct(value: float | None) -> str:
@@ -133,7 +138,9 @@ def method_notes(thresholds: Thresholds) -> list[str]:
         "results are required for limits.",
         "Run rules: " + "; ".join(f"{code}: {text}" for code, text in RULE_DESCRIPTIONS.items()) + ". A pattern is "
         "reported at the point completing it, which must itself be beyond the zone; points of a reported window "
-        "are not reused for the same rule. Rules opening signals: " + ", ".join(thresholds.control_rules) + ".",
+        "are not reused for the same rule. Rules opening signals: "
+        + ", ".join(thresholds.control_rules)
+        + f", when an attribute has at least {thresholds.min_rule_events} of their events in the period.",
         "Capability in the current period against the specification in force: Cpk with σ within = mean moving "
         "range / 1.128, Ppk with the overall sample standard deviation; one-sided when only one limit exists. "
         f"Signal when Cpk < {thresholds.min_cpk:g} or Ppk < {thresholds.min_ppk:g} with at least "
@@ -191,6 +198,19 @@ def _signals(report: PeriodicReport) -> str:
     )
 
 
+RULE_SUMMARY_HEADERS = ("rule", "meaning", "events", "first at batch", "last at batch")
+
+
+def rule_summary_rows(chart: ControlChart) -> list[list[str]]:
+    """Per rule: how often it fired in the current period and where first and last (escaped text)."""
+    rows = []
+    for rule, description in RULE_DESCRIPTIONS.items():
+        events = [v for v in chart.current_violations if v.rule == rule]
+        if events:
+            rows.append([_e(rule), _e(description), str(len(events)), _e(events[0].batch_id), _e(events[-1].batch_id)])
+    return rows
+
+
 def _charts(report: PeriodicReport) -> str:
     parts = []
     for chart in report.analysis.charts:
@@ -207,8 +227,13 @@ def _charts(report: PeriodicReport) -> str:
             parts.append(f'<p class="note">{_e(chart.note)}</p>')
         events = chart.current_violations
         if events:
+            parts.append(_table(RULE_SUMMARY_HEADERS, rule_summary_rows(chart), numeric=[2]))
             rows = [[_e(v.rule), _e(v.batch_id), str(v.index), _e(v.detail)] for v in events]
-            parts.append(_table(["rule", "batch", "point", "detail"], rows, numeric=[2]))
+            parts.append(
+                f"<details><summary>All {len(events)} rule events in {_e(report.period.label)}</summary>"
+                + _table(["rule", "batch", "point", "detail"], rows, numeric=[2])
+                + "</details>"
+            )
         elif chart.limits is not None:
             parts.append(f'<p class="ok">No rule fired in {_e(report.period.label)}.</p>')
     return "".join(parts)
@@ -241,9 +266,9 @@ def capability_rows(report: PeriodicReport) -> list[list[str]]:
                 _limit(c.lower_spec),
                 _limit(c.upper_spec),
                 str(c.n),
-                _num(c.mean, 4),
-                _num(c.sigma_within, 4),
-                _num(c.sigma_overall, 4),
+                _sig(c.mean),
+                _sig(c.sigma_within),
+                _sig(c.sigma_overall),
                 _num(c.cpk, 2),
                 _num(c.ppk, 2),
                 f"{c.near_limit_band:.4g}",
@@ -272,7 +297,6 @@ CAPABILITY_HEADERS = (
 def render_html(report: PeriodicReport) -> str:
     """The whole report as one HTML document (UTF-8 text) with inline charts."""
     analysis = report.analysis
-    outside = len(report.batches_outside_periods)
     meta = [
         ["Product", _e(f"{report.product_name} ({report.product_code})")],
         [
@@ -284,7 +308,7 @@ def render_html(report: PeriodicReport) -> str:
         ],
         ["Periods analysed", _e(", ".join(p.label for p in analysis.periods))],
         ["Specification", _e(f"{report.product_code} v{report.specification_version}")],
-        ["Input batches", _e(f"{len(report.batches)} ({outside} outside the review periods, not analysed)")],
+        ["Input batches", _e(report.input_description())],
         ["Dataset SHA-256", f'<span class="hash">{_e(report.dataset_sha256)}</span>'],
         ["Software", _e(f"oospath {report.software_version}")],
         ["Generated at", _e(report.generated_at.isoformat())],
@@ -330,9 +354,11 @@ def render_html(report: PeriodicReport) -> str:
 __all__ = [
     "CAPABILITY_HEADERS",
     "COUNTS_HEADERS",
+    "RULE_SUMMARY_HEADERS",
     "capability_rows",
     "counts_rows",
     "method_notes",
     "rate_comparison_text",
     "render_html",
+    "rule_summary_rows",
 ]

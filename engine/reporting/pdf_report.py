@@ -30,10 +30,12 @@ from engine.reporting.charts import control_chart_png, oos_rate_png
 from engine.reporting.html_report import (
     CAPABILITY_HEADERS,
     COUNTS_HEADERS,
+    RULE_SUMMARY_HEADERS,
     capability_rows,
     counts_rows,
     method_notes,
     rate_comparison_text,
+    rule_summary_rows,
 )
 from engine.reporting.periodic import PeriodicReport
 
@@ -41,6 +43,24 @@ Backend = Literal["auto", "reportlab", "matplotlib"]
 
 _FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 _FONT, _FONT_BOLD = "DejaVuSans", "DejaVuSans-Bold"
+
+
+#: A table cell taller than a page cannot be laid out; longer texts are shortened in the PDF (never in HTML/JSON).
+CELL_LIMIT = 700
+ID_LIMIT = 25
+
+
+def clip(value: str, limit: int = CELL_LIMIT) -> str:
+    """``value``, or its start and a note where to read the rest when it would not fit a table cell."""
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit].rstrip()} … ({len(value) - limit} more characters in the HTML and JSON renderings)"
+
+
+def clip_ids(batch_ids: Sequence[str], limit: int = ID_LIMIT) -> str:
+    """The first ``limit`` batch ids and how many more there are (all are in the HTML, JSON and CSV annex)."""
+    shown = ", ".join(batch_ids[:limit])
+    return shown if len(batch_ids) <= limit else f"{shown} … and {len(batch_ids) - limit} more"
 
 
 def reportlab_available() -> bool:
@@ -76,7 +96,6 @@ def _charts(report: PeriodicReport) -> tuple[bytes, list[tuple[str, bytes]]]:
 
 
 def _metadata(report: PeriodicReport) -> list[tuple[str, str]]:
-    outside = len(report.batches_outside_periods)
     return [
         ("Product", f"{report.product_name} ({report.product_code})"),
         (
@@ -85,7 +104,7 @@ def _metadata(report: PeriodicReport) -> list[tuple[str, str]]:
         ),
         ("Periods analysed", ", ".join(p.label for p in report.analysis.periods)),
         ("Specification", f"{report.product_code} v{report.specification_version}"),
-        ("Input batches", f"{len(report.batches)} ({outside} outside the review periods, not analysed)"),
+        ("Input batches", report.input_description()),
         ("Dataset SHA-256", report.dataset_sha256),
         ("Software", f"oospath {report.software_version}"),
         ("Generated at", report.generated_at.isoformat()),
@@ -152,17 +171,21 @@ def _render_reportlab(report: PeriodicReport, target: Path) -> None:
         return Paragraph(escape(value), style)
 
     def table(
-        headers: Sequence[str],
+        headers: Sequence[str] | None,
         rows: Sequence[Sequence[str]],
         *,
         escaped: bool = False,
         widths: Sequence[float] | None = None,
     ) -> Table:
+        """A grid table of paragraphs; without ``headers`` the first column is shaded as labels."""
+
         def para(value: str, style: ParagraphStyle) -> Paragraph:
             return Paragraph(value if escaped else escape(value), style)
 
-        data = [[Paragraph(escape(h), head) for h in headers]] + [[para(c, cell) for c in row] for row in rows]
-        result = Table(data, colWidths=widths, repeatRows=1, hAlign="LEFT")
+        data = [[para(c, cell) for c in row] for row in rows]
+        if headers is not None:
+            data.insert(0, [Paragraph(escape(h), head) for h in headers])
+        result = Table(data, colWidths=widths, repeatRows=1 if headers is not None else 0, hAlign="LEFT")
         result.setStyle(
             TableStyle(
                 [
@@ -181,8 +204,8 @@ def _render_reportlab(report: PeriodicReport, target: Path) -> None:
         )
         return result
 
-    def image(png: bytes, height_ratio: float) -> Image:
-        return Image(io.BytesIO(png), width=width, height=width * height_ratio)
+    def image(png: bytes, height_ratio: float, scale: float = 1.0) -> Image:
+        return Image(io.BytesIO(png), width=width * scale, height=width * scale * height_ratio, hAlign="LEFT")
 
     rate_png, chart_pngs = _charts(report)
     analysis = report.analysis
@@ -196,7 +219,7 @@ def _render_reportlab(report: PeriodicReport, target: Path) -> None:
             COUNTS_HEADERS,
             counts_rows(analysis.counts),
             escaped=True,
-            widths=[1.6 * cm, 2.0 * cm, 1.9 * cm, 2.0 * cm, 1.3 * cm, 1.5 * cm, 2.2 * cm, 2.4 * cm, 2.2 * cm],
+            widths=[1.5 * cm, 2.3 * cm, 2.3 * cm, 2.3 * cm, 1.2 * cm, 1.4 * cm, 2.2 * cm, 2.4 * cm, 2.2 * cm],
         ),
         Spacer(1, 4),
         text(rate_comparison_text(report)),
@@ -222,49 +245,64 @@ def _render_reportlab(report: PeriodicReport, target: Path) -> None:
         story.append(
             table(
                 ["signal", "attribute", "detail (rule named)", "opens"],
-                [[s.kind, s.attribute or "all", s.detail, " + ".join(s.opens)] for s in report.signals],
-                widths=[2.6 * cm, 3.2 * cm, width - 9.0 * cm, 3.2 * cm],
+                [[s.kind, s.attribute or "all", clip(s.detail), " + ".join(s.opens)] for s in report.signals],
+                widths=[2.6 * cm, 3.8 * cm, width - 9.6 * cm, 3.2 * cm],
             )
         )
     else:
         story.append(text("No signal: nothing in this period requires CAPA or management review."))
-    story.append(text("5. Process consistency and drift: control charts (OOS-21)", h2))
+    section: list = [text("5. Process consistency and drift: control charts (OOS-21)", h2)]
     for chart, (attribute, png) in zip(analysis.charts, chart_pngs, strict=True):
-        story.append(KeepTogether([text(attribute, h3), image(png, 0.6)]))
-        events = chart.current_violations
+        block = [*section, text(attribute, h3), image(png, 0.6, scale=0.88)]
+        section = []  # the section heading stays with the first chart
         if chart.limits is None:
-            story.append(text(chart.note))
-        elif events:
-            story.append(
+            block.append(text(chart.note))
+        elif chart.current_violations:
+            block.append(
                 table(
-                    ["rule", "batch", "point", "detail"],
-                    [[v.rule, v.batch_id, str(v.index), v.detail] for v in events],
-                    widths=[1.8 * cm, 3.0 * cm, 1.2 * cm, width - 6.0 * cm],
+                    RULE_SUMMARY_HEADERS,
+                    rule_summary_rows(chart),
+                    escaped=True,
+                    widths=[1.8 * cm, width - 10.2 * cm, 1.4 * cm, 3.5 * cm, 3.5 * cm],
                 )
             )
         else:
-            story.append(text(f"No rule fired in {report.period.label}."))
-    story.append(text("6. Repeat failures (OOS-21, OOS-23)", h2))
+            block.append(text(f"No rule fired in {report.period.label}."))
+        story.append(KeepTogether(block))
+    story.append(text("Every rule event, with its detail, is listed in the HTML and JSON renderings of this report."))
+    repeats_heading = text("6. Repeat failures (OOS-21, OOS-23)", h2)
     if analysis.repeat_failures:
-        story.append(
-            table(
-                ["attribute", "scope", "periods", "OOS batches", "batches"],
+        repeats = table(
+            ["attribute", "scope", "periods", "OOS batches", "batches"],
+            [
                 [
-                    [
-                        r.attribute,
-                        r.scope.replace("_", " "),
-                        ", ".join(p.label for p in r.periods),
-                        str(r.count),
-                        ", ".join(r.batch_ids),
-                    ]
-                    for r in analysis.repeat_failures
-                ],
-            )
+                    r.attribute,
+                    r.scope.replace("_", " "),
+                    ", ".join(p.label for p in r.periods),
+                    str(r.count),
+                    clip_ids(r.batch_ids),
+                ]
+                for r in analysis.repeat_failures
+            ],
+            widths=[3.4 * cm, 3.2 * cm, 3.2 * cm, 2.0 * cm, width - 11.8 * cm],
         )
     else:
-        story.append(text("No repeat failure."))
-    story.append(text("7. Specification appropriateness: capability and near-limit results (OOS-21)", h2))
-    story.append(table(CAPABILITY_HEADERS, capability_rows(report), escaped=True))
+        repeats = text("No repeat failure.")
+    story.append(KeepTogether([repeats_heading, repeats]))
+    capability_widths = [3.1, 2.3, 1.0, 1.0, 0.9, 1.5, 1.4, 1.4, 1.2, 1.2, 1.4, 1.5]
+    story.append(
+        KeepTogether(
+            [
+                text("7. Specification appropriateness: capability and near-limit results (OOS-21)", h2),
+                table(
+                    CAPABILITY_HEADERS,
+                    capability_rows(report),
+                    escaped=True,
+                    widths=[w * cm for w in capability_widths],
+                ),
+            ]
+        )
+    )
     story.append(text("8. Method", h2))
     story.extend(text(f"• {note}") for note in method_notes(analysis.thresholds))
 

@@ -92,6 +92,52 @@ def dataset_sha256(batches: Iterable[BatchOutcome]) -> str:
     return hashlib.sha256(canonical_dataset_json(batches).encode("utf-8")).hexdigest()
 
 
+def canonical_row_json(row: Mapping[str, Any]) -> str:
+    """One row of :func:`canonical_dataset_json` (a :func:`batch_row` dict), exactly as it appears in the array."""
+    return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+class DatasetHasher:
+    """:func:`dataset_sha256` computed row by row, for datasets too large to hold in memory.
+
+    Feed the :func:`batch_row` dicts in canonical order (batch id, then decision time); the digest is then
+    identical to ``dataset_sha256`` of the same batches, because the canonical JSON array is
+    ``[`` + rows joined by ``,`` + ``]``. A row out of order is refused rather than hashed wrongly.
+    """
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256(b"[")
+        self._last: tuple[str, str] | None = None
+        self.rows = 0
+
+    def update(self, row: Mapping[str, Any]) -> None:
+        key = (row["batch_id"], row["decided_at"])
+        if self._last is not None and key < self._last:
+            raise TrendError(f"dataset rows out of canonical order at batch {row['batch_id']}")
+        self._last = key
+        self._digest.update((b"," if self.rows else b"") + canonical_row_json(row).encode("utf-8"))
+        self.rows += 1
+
+    def hexdigest(self) -> str:
+        final = self._digest.copy()
+        final.update(b"]")
+        return final.hexdigest()
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Where the input rows of a report computed in the database are (see :class:`PeriodicReport`).
+
+    ``rows`` is the number of batches the SHA-256 covers (every batch of the product decided in the analysed
+    periods), ``source`` says where they were read and how they were aggregated, ``annex`` names the CSV file
+    that lists them, one row per batch in batch-id order.
+    """
+
+    rows: int
+    source: str
+    annex: str
+
+
 @dataclass(frozen=True)
 class PeriodicReport:
     """Everything the periodic review states, with its provenance (OOS-20, OOS-21).
@@ -100,6 +146,12 @@ class PeriodicReport:
     rows the hash covers (rows outside every review period are kept for the
     annex but ignored by the statistics); ``signals`` are the OOS-23
     escalations, each opening a CAPA and a management-review task.
+
+    A report computed in the database (:mod:`engine.services.review_data`)
+    sets ``dataset``: the statistics were aggregated in SQL over
+    ``dataset.rows`` batches, which are listed in the CSV annex written with
+    the report, and ``batches`` holds only the OOS batches of the analysed
+    periods (the ones the report's tables name).
     """
 
     product_code: str
@@ -114,11 +166,25 @@ class PeriodicReport:
     signals: tuple[Signal, ...]
     batches: tuple[BatchOutcome, ...]
     title: str = DEFAULT_TITLE
+    dataset: DatasetInfo | None = None
 
     @property
     def batches_outside_periods(self) -> tuple[BatchOutcome, ...]:
         """Input rows decided outside every review period (listed in the annex, not analysed)."""
         return tuple(b for b in self.batches if period_of(b.decided_at, self.analysis.periods) is None)
+
+    @property
+    def input_rows(self) -> int:
+        """How many batches the dataset hash covers."""
+        return self.dataset.rows if self.dataset is not None else len(self.batches)
+
+    def input_description(self) -> str:
+        """The "Input batches" line of the HTML and PDF metadata."""
+        if self.dataset is not None:
+            return (f"{self.dataset.rows} decided in the periods analysed, aggregated in the database "
+                    f"({self.dataset.source}); every one is listed in the annex {self.dataset.annex}")
+        outside = len(self.batches_outside_periods)
+        return f"{len(self.batches)} ({outside} outside the review periods, not analysed)"
 
 
 def default_comparator_selection(analysis: TrendAnalysis) -> str:
@@ -260,29 +326,47 @@ def _format_value(value: float | None) -> str:
     return "" if value is None else repr(value)
 
 
+def annex_header(attributes: Sequence[str]) -> list[str]:
+    """The CSV annex's header row for these result columns."""
+    return ["batch_id", "product_code", "decided_at_utc", "period", "status", *attributes, "oos_categories"]
+
+
+def annex_row(batch: BatchOutcome, attributes: Sequence[str], periods: Sequence[Period]) -> list[str]:
+    """One batch as a CSV annex row (see :func:`render_csv_annex`)."""
+    period = period_of(batch.decided_at, periods)
+    return annex_row_of(batch_row(batch), period.label if period else "", attributes)
+
+
+def annex_row_of(row: Mapping[str, Any], period_label: str, attributes: Sequence[str]) -> list[str]:
+    """A CSV annex row from a :func:`batch_row` dict (what the database path streams without building objects)."""
+    results = row["results"]
+    return [
+        row["batch_id"],
+        row["product_code"],
+        row["decided_at"],
+        period_label,
+        row["status"],
+        *(_format_value(results.get(attribute)) for attribute in attributes),
+        "; ".join(f"{kind} / {attribute} / {severity}" for kind, attribute, severity in row["oos_categories"]),
+    ]
+
+
 def render_csv_annex(report: PeriodicReport) -> str:
     """One row per input batch: id, decision time (UTC), period, status, every result, OOS categories.
 
     Categories are written ``type / attribute / severity`` separated by ``; ``;
-    a batch outside every review period has an empty period.
+    a batch outside every review period has an empty period. A report computed
+    in the database (``report.dataset`` set) writes its annex while reading the
+    rows (:mod:`engine.services.review_data`), with the same two functions above.
     """
+    if report.dataset is not None:
+        raise TrendError(f"the annex of a report computed in the database is {report.dataset.annex}")
     attributes = annex_attributes(report)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["batch_id", "product_code", "decided_at_utc", "period", "status", *attributes, "oos_categories"])
+    writer.writerow(annex_header(attributes))
     for batch in report.batches:
-        period = period_of(batch.decided_at, report.analysis.periods)
-        writer.writerow(
-            [
-                batch.batch_id,
-                batch.product_code,
-                batch.decided_at.astimezone(UTC).isoformat(),
-                period.label if period else "",
-                batch.status,
-                *(_format_value(batch.results.get(attribute)) for attribute in attributes),
-                "; ".join(f"{c.type} / {c.attribute} / {c.severity}" for c in batch.oos_categories),
-            ]
-        )
+        writer.writerow(annex_row(batch, attributes, report.analysis.periods))
     return buffer.getvalue()
 
 
@@ -290,11 +374,17 @@ __all__ = [
     "DEFAULT_TITLE",
     "JSON_FORMAT",
     "JSON_FORMAT_VERSION",
+    "DatasetHasher",
+    "DatasetInfo",
     "PeriodicReport",
     "annex_attributes",
+    "annex_header",
+    "annex_row",
+    "annex_row_of",
     "batch_row",
     "build_periodic_report",
     "canonical_dataset_json",
+    "canonical_row_json",
     "dataset_sha256",
     "default_comparator_selection",
     "render_csv_annex",

@@ -32,6 +32,7 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from engine.domain import catalogue as cat
 from engine.domain.specifications import (
@@ -42,7 +43,8 @@ from engine.domain.specifications import (
     detect_oos,
     specification_in_force,
 )
-from engine.domain.trends import BatchOutcome, OosCategory
+from engine.domain.trends import BatchOutcome, OosCategory, Period, Thresholds, six_monthly_periods
+from engine.reporting.periodic import PeriodicReport, build_periodic_report
 
 DEFAULT_START = datetime(2024, 7, 1, tzinfo=UTC)
 
@@ -179,4 +181,38 @@ def generate_dataset(
     return outcomes
 
 
-__all__ = ["DEFAULT_START", "PROCESS", "generate_dataset", "severity_of"]
+def sample_periods(start: datetime = DEFAULT_START, months: int = 24) -> list[Period]:
+    """The six-monthly review periods covering a generated dataset."""
+    return six_monthly_periods(start, _add_months(start, months))
+
+
+def sample_report(
+    seed: int = 7,
+    *,
+    generated_at: datetime,
+    start: datetime = DEFAULT_START,
+    months: int = 24,
+    thresholds: Thresholds | None = None,
+    **dataset_options: Any,
+) -> PeriodicReport:
+    """A complete periodic report of a generated CART19-AUTH dataset (demo, docs/sample-report, tests).
+
+    The specification is the version in force at the end of the last period,
+    the one the next batches must meet.
+    """
+    periods = sample_periods(start, months)
+    batches = generate_dataset(seed, start, months, **dataset_options)
+    specification = specification_in_force(
+        cat.specifications_for(cat.CART19_AUTH), periods[-1].end - timedelta(microseconds=1)
+    )
+    return build_periodic_report(
+        batches,
+        specification,
+        periods,
+        product_name=cat.product(cat.CART19_AUTH).name,
+        generated_at=generated_at,
+        thresholds=thresholds,
+    )
+
+
+__all__ = ["DEFAULT_START", "PROCESS", "generate_dataset", "sample_periods", "sample_report", "severity_of"]

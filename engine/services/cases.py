@@ -8,15 +8,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.domain.authorities import national_requirement
+from engine.domain.authorities import NationalAnswer, NationalRequirement, UnknownCountryError, resolve_requirement
 from engine.domain.specifications import CaseNotEligible, check_case_eligibility
-from engine.services import audit, catalog, definitions
+from engine.services import agreements, audit, catalog, definitions
 from engine.services.audit import AuditEvent
 from engine.services.errors import Conflict, NotFound, RuleViolation
 from engine.services.events import publish_case_event
 from engine.services.identity import Actor
 from engine.services.runtime import LoadedInstance, Runtime
-from engine.store.models import CaseRow, ProcessInstance
+from engine.store.models import CaseRow, NcaAnswer, ProcessInstance
 
 PATHWAY_KEY = "oos_case"
 OUTCOMES = {"case_closed": "supplied", "case_closed_not_supplied": "not_supplied"}
@@ -26,6 +26,18 @@ def _next_reference(session: Session, year: int) -> str:
     prefix = f"OOS-{year}-"
     count = session.scalar(select(func.count()).select_from(CaseRow).where(CaseRow.reference.like(prefix + "%")))
     return f"{prefix}{(count or 0) + 1:04d}"
+
+
+def national_requirement_for(session: Session, country: str) -> NationalRequirement:
+    """OOS-14: the register's row with the latest answer an NCA gave on an earlier case applied."""
+    rows = session.scalars(select(NcaAnswer).where(NcaAnswer.country == country.upper()).order_by(NcaAnswer.id))
+    answers = [NationalAnswer(country=r.country, must_be_informed=r.must_be_informed, answered_by=r.reference,
+                              recorded_by=r.recorded_by, recorded_at=r.recorded_at, reference=r.reference)
+               for r in rows]
+    try:
+        return resolve_requirement(country, answers)
+    except UnknownCountryError as exc:
+        raise RuleViolation("OOS-14", str(exc)) from exc
 
 
 def open_case(
@@ -44,14 +56,16 @@ def open_case(
     if open_cases:
         raise Conflict(f"batch {batch_id} already has an open OOS case")
     batch = assessment.batch
-    national = national_requirement(batch.treating_country)
+    now = runtime.clock.now()
+    national = national_requirement_for(session, batch.treating_country)
+    agreement = agreements.agreement_in_force(session, now, batch.manufacturer, batch.importer, batch.mah)
     parties = {
         "manufacturer": batch.manufacturer, "importer": batch.importer, "mah": batch.mah,
         "sponsor": batch.sponsor, "treating_site": batch.treating_site,
         "treating_country": batch.treating_country, "national_competent_authority": national.authority,
     }
     entities = {p for p in (batch.manufacturer, batch.importer, batch.mah) if p}
-    now = runtime.clock.now()
+    confirm_nca = national.needs_confirmation and str(assessment.product.kind) == "authorised"
     case = CaseRow(
         id=str(uuid.uuid4()), reference=_next_reference(session, now.year), instance_id="",
         batch_id=batch_id, product_code=assessment.product.code, product_kind=str(assessment.product.kind),
@@ -64,9 +78,17 @@ def open_case(
         "product_code": case.product_code, "product_kind": case.product_kind,
         "parties_same_legal_entity": len(entities) <= 1, "imported": batch.imported,
         "treating_country": batch.treating_country,
-        "nca_notification_required": national.must_be_informed, "nca_requirement_source": national.source,
+        # OOS-14 concerns authorised products; in trials the sponsor informs its authority (OOS-11).
+        "nca_confirmation_needed": confirm_nca, "nca_requirement_source": national.source,
+        "agreement_in_force": agreement is not None,
         "exceptional_use_reason": case.exceptional_use_reason, "oos_findings": case.findings,
     }
+    # Values a parallel branch decides later are left out here: the join would otherwise merge this
+    # start value over the branch's answer (SpiffWorkflow merges the data of all branches).
+    if not confirm_nca:
+        data["nca_notification_required"] = bool(national.must_be_informed)
+    if agreement is not None:
+        data["responsibilities"] = agreement.responsibilities
     definition = definitions.get_definition(session, PATHWAY_KEY)
     loaded = runtime.start(session, definition, data, actor)
     case.instance_id = loaded.row.id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -12,8 +13,13 @@ from sqlalchemy.orm import Session
 
 from engine.services import audit
 from engine.services.audit import AuditEvent
+from engine.services.errors import InvalidData
 from engine.services.identity import Actor
-from engine.store.models import InboundEvent, NotificationRow, RecordRow
+from engine.store.models import CaseRow, InboundEvent, NotificationRow, RecordRow
+from engine.store.record_store import store_content
+
+# Records QA uploads (the others are captured by the records worker from the process, OOS-16).
+UPLOADABLE_RECORDS = ("batch_manufacture_record", "testing_records", "transport_storage_records", "other")
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,8 @@ class Delivery:
     channel: str
     message_id: str
     payload_sha256: str
+    due_at: datetime | None = None
+    late: bool = False
 
 
 def record_delivery(
@@ -37,14 +45,15 @@ def record_delivery(
         "notification.delivered", instance_id=work.get("instance_id"), case_id=work.get("case_id"),
         element_id=work.get("element_id"), task_id=work["task_id"],
         data_after={"party": delivery.party, "recipient": delivery.recipient, "channel": delivery.channel,
-                    "message_id": delivery.message_id, "sha256": delivery.payload_sha256},
+                    "message_id": delivery.message_id, "sha256": delivery.payload_sha256, "late": delivery.late,
+                    "due_at": delivery.due_at.isoformat() if delivery.due_at else None},
     ), role="system")
     return row
 
 
 def record_capture(
     session: Session, at: datetime, worker: Actor, work: dict[str, Any], *, record_type: str, sha256: str,
-    media_type: str, size: int, meta: dict[str, Any],
+    media_type: str, size: int, meta: dict[str, Any], role: str = "system",
 ) -> RecordRow:
     row = RecordRow(id=str(uuid.uuid4()), case_id=work.get("case_id"), batch_id=work.get("batch_id"),
                     record_type=record_type, sha256=sha256, media_type=media_type, size=size,
@@ -54,7 +63,7 @@ def record_capture(
         "record.captured", instance_id=work.get("instance_id"), case_id=work.get("case_id"),
         element_id=work.get("element_id"), task_id=work.get("task_id"),
         data_after={"record_type": record_type, "sha256": sha256, "record_id": row.id},
-    ), role="system")
+    ), role=role)
     return row
 
 
@@ -81,3 +90,18 @@ def inbound_events_of_case(session: Session, case_id: str) -> list[InboundEvent]
     """Acknowledgements, PV references and LIMS results received for the case (OOS-13, OOS-19)."""
     return list(session.scalars(select(InboundEvent).where(InboundEvent.case_id == case_id)
                                 .order_by(InboundEvent.received_at)))
+
+
+def capture_document(
+    session: Session, at: datetime, actor: Actor, record_store: Path, case: CaseRow, *, record_type: str,
+    filename: str, media_type: str, content: bytes,
+) -> RecordRow:
+    """A document a user uploads to the case (e.g. the batch manufacture record), stored like any record."""
+    if record_type not in UPLOADABLE_RECORDS:
+        raise InvalidData(f"record_type '{record_type}' is not one of: {', '.join(sorted(UPLOADABLE_RECORDS))}")
+    if not content:
+        raise InvalidData("the uploaded document is empty")
+    digest = store_content(record_store, content)
+    work = {"case_id": case.id, "batch_id": case.batch_id, "instance_id": case.instance_id}
+    return record_capture(session, at, actor, work, record_type=record_type, sha256=digest, media_type=media_type,
+                          size=len(content), meta={"filename": filename, "uploaded": True}, role="qa")

@@ -38,6 +38,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from engine.bpmn.serializer import InstanceSerializer
 from engine.bpmn.task_specs import WorkerServiceTask, mark_dispatched, pending_work_request
 from engine.clock import Clock
+from engine.domain.responsibilities import role_for_duty
 from engine.services import audit
 from engine.services.audit import AuditEvent
 from engine.services.errors import Conflict, InvalidData, NotFound
@@ -174,6 +175,8 @@ class Runtime:
         self, loaded: LoadedInstance, task: Any, kind: str, state: str, now: datetime, case_id: str | None
     ) -> TaskRow:
         element = self._element(loaded, task.task_spec.bpmn_id)
+        duty = element.get("properties", {}).get("responsibleDuty")
+        role = role_for_duty(task.data.get("responsibilities"), duty) or element.get("role")
         return TaskRow(
             id=str(task.id),
             instance_id=loaded.row.id,
@@ -182,7 +185,7 @@ class Runtime:
             element_id=task.task_spec.bpmn_id,
             name=task.task_spec.bpmn_name,
             kind=kind,
-            role=element.get("role"),
+            role=role,
             form=element.get("form"),
             state=state,
             created_at=now,

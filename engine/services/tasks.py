@@ -11,6 +11,7 @@ from engine.services import audit, events
 from engine.services.audit import AuditEvent
 from engine.services.errors import Conflict, Forbidden, NotFound
 from engine.services.identity import Actor
+from engine.services.pathway_rules import Completion, apply_rules
 from engine.services.runtime import Runtime, engine_errors, json_clean
 from engine.services.validation import validate_against
 from engine.store.models import ProcessDefinition, ProcessInstance, TaskRow
@@ -96,11 +97,13 @@ def complete_task(
     validate_against(form_schema(session, row), data)
     loaded = runtime.load(session, row.instance_id)
     task = runtime.task(loaded, task_id)
+    now = runtime.clock.now()
+    data = dict(data)
+    apply_rules(Completion(session, now, row, data, task.data, actor))
     before = {key: task.data.get(key) for key in data}
     task.set_data(**data)
     with engine_errors(loaded):
         task.run()
-    now = runtime.clock.now()
     row.state = "completed"
     row.completed_at = now
     row.completed_by = actor.user

@@ -175,6 +175,7 @@ class SpecificationRow(Base):
 
 class BatchRow(Base):
     __tablename__ = "batches"
+    __table_args__ = (Index("ix_batches_product_decided", "product_code", "decided_at"),)
     batch_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     product_code: Mapped[str] = mapped_column(ForeignKey("products.code"), index=True)
     manufactured_at: Mapped[datetime]
@@ -186,6 +187,11 @@ class BatchRow(Base):
     treating_site: Mapped[str] = mapped_column(String(300))
     treating_country: Mapped[str] = mapped_column(String(2))
     status: Mapped[str] = mapped_column(String(30))
+    # Periodic review (OOS-20): the release by the QP, or the exceptional-use decision of an OOS batch, places
+    # the batch in a six-monthly period; ``outcome`` is released | oos_administered | oos_not_administered.
+    # Both stay NULL until the batch is decided (imported from a LIMS export or mapped from a closed case).
+    decided_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(30))
 
 
 class TestResultRow(Base):
@@ -233,6 +239,8 @@ class NotificationRow(Base):
     message_id: Mapped[str] = mapped_column(String(300))
     payload_sha256: Mapped[str] = mapped_column(String(64))
     delivered_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class RecordRow(Base):
@@ -279,3 +287,122 @@ class InboundEvent(Base):
     batch_id: Mapped[str | None] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]]
     received_at: Mapped[datetime]
+
+
+class NcaAnswer(Base):
+    """A national competent authority's answer whether it must be informed (OOS-14), reused by later cases."""
+
+    __tablename__ = "nca_answers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    country: Mapped[str] = mapped_column(String(2), index=True)
+    must_be_informed: Mapped[bool] = mapped_column(Boolean)
+    reference: Mapped[str] = mapped_column(String(300))
+    case_id: Mapped[str | None] = mapped_column(String(36))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime]
+
+
+class Agreement(Base):
+    """A written agreement between manufacturer, importer and MAH (OOS-15), versioned, with validity."""
+
+    __tablename__ = "agreements"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int]
+    manufacturer: Mapped[str] = mapped_column(String(300))
+    importer: Mapped[str | None] = mapped_column(String(300))
+    mah: Mapped[str] = mapped_column(String(300))
+    responsibilities: Mapped[dict[str, Any]]
+    signatures: Mapped[dict[str, Any]]
+    valid_from: Mapped[datetime]
+    valid_to: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20), index=True)  # in_force | superseded
+    instance_id: Mapped[str | None] = mapped_column(String(36))
+    put_in_force_at: Mapped[datetime]
+
+
+class RiskEvaluation(Base):
+    """One version of a case's ICH Q9(R1) risk evaluation (OOS-05); the physician attests the SHA-256 seen."""
+
+    __tablename__ = "risk_evaluations"
+    __table_args__ = (UniqueConstraint("case_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(36), index=True)
+    version: Mapped[int]
+    content: Mapped[dict[str, Any]]
+    sha256: Mapped[str] = mapped_column(String(64))
+    risk_level: Mapped[str | None] = mapped_column(String(20))
+    author: Mapped[str] = mapped_column(String(200))
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class Administration(Base):
+    """The administered dose linked to the OOS decision and the PV case (OOS-19)."""
+
+    __tablename__ = "administrations"
+    case_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(100), index=True)
+    administered_at: Mapped[datetime]
+    dose: Mapped[str] = mapped_column(String(200))
+    patient_pseudonym: Mapped[str] = mapped_column(String(100), index=True)
+    chain_of_identity_id: Mapped[str] = mapped_column(String(100), index=True)
+    pv_case_reference: Mapped[str] = mapped_column(String(100), index=True)
+    decision_record_sha256: Mapped[str | None] = mapped_column(String(64))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+
+
+
+class OosCategoryRow(Base):
+    """How one OOS finding of a decided batch is categorised for the periodic review (OOS-21).
+
+    ``type`` is the kind of deviation (e.g. ``below lower limit``), ``severity`` the QA classification
+    (minor, major, critical, or ``unclassified`` when a case gave none).
+    """
+
+    __tablename__ = "oos_categories"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.batch_id"), index=True)
+    type: Mapped[str] = mapped_column(String(100))
+    attribute: Mapped[str] = mapped_column(String(200), index=True)
+    severity: Mapped[str] = mapped_column(String(30))
+
+
+class PeriodicReviewRow(Base):
+    """One run of the ``periodic_review`` process for a product and period (OOS-20, OOS-22)."""
+
+    __tablename__ = "periodic_reviews"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    product_code: Mapped[str] = mapped_column(ForeignKey("products.code"), index=True)
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), unique=True)
+    trigger: Mapped[str] = mapped_column(String(20))  # scheduler | manual
+    started_at: Mapped[datetime]
+    started_by: Mapped[str] = mapped_column(String(200))
+
+
+class PeriodicReportRow(Base):
+    """A generated periodic review report; its files are records in the content-addressed store (OOS-17, OOS-20).
+
+    ``artifacts`` maps a format (html, pdf, json, csv) to the record id, SHA-256, media type, size and file name.
+    """
+
+    __tablename__ = "periodic_reports"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    product_code: Mapped[str] = mapped_column(ForeignKey("products.code"), index=True)
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    period_label: Mapped[str] = mapped_column(String(40))
+    specification_version: Mapped[int]
+    dataset_sha256: Mapped[str] = mapped_column(String(64))
+    dataset_rows: Mapped[int]
+    software_version: Mapped[str] = mapped_column(String(50))
+    signals_count: Mapped[int]
+    signals: Mapped[list[Any]]
+    thresholds: Mapped[dict[str, Any]]
+    artifacts: Mapped[dict[str, Any]]
+    generated_at: Mapped[datetime]
+    generated_by: Mapped[str] = mapped_column(String(200))
+    instance_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    work_message_id: Mapped[str | None] = mapped_column(String(36), unique=True)

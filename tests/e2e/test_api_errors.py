@@ -180,7 +180,8 @@ def test_the_complete_body_itself_is_validated(api: Api) -> None:
 def test_a_user_without_the_tasks_role_gets_403_naming_oos25_and_the_role(api: Api, clock: FrozenClock) -> None:
     # REQ: OOS-25
     case_id, task = physician_decision(api, clock)
-    data = form_data("physician_decision", "authorised", clock.now())
+    shown = api.get(f"/api/v1/tasks/{task['id']}", api.persona("physician")).json["data"]
+    data = form_data("physician_decision", "authorised", clock.now(), shown)
     for response in (api.get(f"/api/v1/tasks/{task['id']}", api.persona("qa")),
                      complete(api, task, "qa", data),
                      api.post(f"/api/v1/tasks/{task['id']}/claim", None, api.persona("qa")),

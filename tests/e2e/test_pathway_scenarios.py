@@ -5,10 +5,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from engine.clock import FrozenClock
-from oospath.scenarios import EXCEPTIONAL_USE_REASON, PERSONAS, SCENARIOS, form_data
+from oospath.scenarios import EXCEPTIONAL_USE_REASON, PERSONAS, SCENARIOS
 from tests.e2e.conftest import Api
 
 
@@ -17,25 +15,8 @@ def drive(api: Api, clock: FrozenClock, scenario: str) -> tuple[dict, list[str]]
     response = api.post("/api/v1/cases", {"batch_id": SCENARIOS[scenario],
                                           "exceptional_use_reason": EXCEPTIONAL_USE_REASON})
     assert response.status_code == 201, response.json
-    case_id = response.json["id"]
-    completed: list[str] = []
-    for _ in range(40):
-        ready = [
-            (role, task)
-            for role in PERSONAS
-            for task in api.get(f"/api/v1/tasks?case_id={case_id}", api.persona(role)).json["items"]
-        ]
-        if not ready:
-            break
-        role, task = ready[0]
-        clock.advance(timedelta(hours=2))
-        detail = api.get(f"/api/v1/tasks/{task['id']}", api.persona(role)).json
-        assert detail["form"] is not None, f"user task {task['element_id']} has no form"
-        data = form_data(task["element_id"], scenario, clock.now())
-        result = api.post(f"/api/v1/tasks/{task['id']}/complete", {"data": data}, api.persona(role))
-        assert result.status_code == 200, result.json
-        completed.append(task["element_id"])
-    return api.get(f"/api/v1/cases/{case_id}").json, completed
+    completed = api.work_case(clock, response.json["id"], scenario)
+    return api.get(f"/api/v1/cases/{response.json['id']}").json, completed
 
 
 def parties_notified(case: dict) -> list[str]:
@@ -54,7 +35,9 @@ def test_authorised_product_case_runs_to_closure_with_supply(api: Api, clock: Fr
     assert notified[0] == "treating_physician"  # OOS-04/OOS-10: the physician is told first
     assert {"mah", "supervisory_authority"} <= set(notified)
     assert "sponsor" not in notified
-    assert [r["record_type"] for r in case["records"]] == ["oos_case_file"]
+    assert {r["record_type"] for r in case["records"]} == {  # REQ: OOS-16 OOS-18
+        "oos_investigation", "risk_analysis", "physician_request", "patient_information", "oos_case_file",
+        "batch_manufacture_record", "testing_records", "transport_storage_records"}
     assert case["open_tasks"] == [] and case["waiting_for_workers"] == []
 
 
@@ -73,7 +56,8 @@ def test_declined_case_is_not_supplied_and_records_disposition(api: Api, clock: 
     case, completed = drive(api, clock, "declined")
     assert case["status"] == "closed" and case["outcome"] == "not_supplied"
     assert "supply_batch" not in completed and "record_batch_disposition" in completed
-    assert [r["record_type"] for r in case["records"]] == ["batch_disposition"]
+    assert {r["record_type"] for r in case["records"]} == {
+        "oos_investigation", "risk_analysis", "physician_request", "batch_disposition"}
     batch = api.get(f"/api/v1/batches/{case['batch_id']}").json
     assert batch["status"] == "oos_not_supplied"
 

@@ -10,7 +10,7 @@ import pytest
 from engine.bootstrap import Oospath
 from engine.services import definitions, tasks
 from engine.services.identity import Actor
-from oospath.demo import deploy_processes, seed_catalogue
+from oospath.demo import deploy_processes, put_agreement_in_force, seed_catalogue
 from workers.embedded import EmbeddedMessaging
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
@@ -44,7 +44,10 @@ def ready_tasks(app: Oospath, **filters: Any) -> list[Any]:
 
 @pytest.fixture
 def pathway(app: Oospath) -> EmbeddedMessaging:
-    """The shipped processes deployed, the demo catalogue seeded, embedded workers ready."""
+    """The shipped processes deployed, the demo catalogue seeded, the demo parties' written agreement in
+    force (OOS-15), embedded workers ready."""
     deploy_processes(app)
     seed_catalogue(app)
-    return EmbeddedMessaging(app)
+    messaging = EmbeddedMessaging(app)
+    put_agreement_in_force(app, messaging.pump)
+    return messaging

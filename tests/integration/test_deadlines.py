@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
@@ -17,6 +17,7 @@ from engine.services import cases, evidence, instances
 from engine.services.identity import Actor
 from engine.services.scheduling import fire_due
 from engine.store.models import OutboxMessage
+from oospath.demo import upload_scripted_records
 from oospath.scenarios import EXCEPTIONAL_USE_REASON, PERSONAS, SCENARIOS, form_data
 from tests.integration.conftest import complete, ready_tasks
 from workers.embedded import EmbeddedMessaging
@@ -27,6 +28,24 @@ def actor_for(role: str) -> Actor:
     return Actor(PERSONAS[role].user, frozenset({role}))
 
 
+def process_data(app: Oospath, task: object) -> dict:
+    with app.uow() as uow:
+        return instances.instance_data(uow.session, app.runtime, task.instance_id)  # type: ignore[attr-defined]
+
+
+def ready(app: Oospath, case_id: str, element_id: str) -> object:
+    """The open task of ``element_id`` (after supply, the SA approval and the NCA question run in parallel)."""
+    (task,) = [t for t in ready_tasks(app, case_id=case_id) if t.element_id == element_id]
+    return task
+
+
+def act(app: Oospath, task: object) -> None:
+    """The scripted actor of the task's role reads the task's data and completes it."""
+    upload_scripted_records(app, task.case_id, task.element_id)  # type: ignore[attr-defined]
+    data = form_data(task.element_id, "authorised", app.clock.now(), process_data(app, task))  # type: ignore[attr-defined]
+    complete(app, task.id, data, actor_for(task.role))  # type: ignore[attr-defined]
+
+
 def drive_until(app: Oospath, messaging: EmbeddedMessaging, case_id: str, element_id: str) -> None:
     """Complete the scripted user tasks until ``element_id`` is the open task."""
     for _ in range(20):
@@ -34,7 +53,7 @@ def drive_until(app: Oospath, messaging: EmbeddedMessaging, case_id: str, elemen
         (task, *_) = ready_tasks(app, case_id=case_id)
         if task.element_id == element_id:
             return
-        complete(app, task.id, form_data(task.element_id, "authorised", app.clock.now()), actor_for(task.role))
+        act(app, task)
     raise AssertionError(f"{element_id} never became ready")
 
 
@@ -56,16 +75,17 @@ def test_sa_deadline_escalates_before_expiry_and_is_flagged_overdue_after(
 ) -> None:
     case_id = open_authorised_case(app)
     drive_until(app, pathway, case_id, "approve_sa_notification")
-    supplied = clock.now()
+    approval = ready(app, case_id, "approve_sa_notification")
+    supplied = datetime.fromisoformat(process_data(app, approval)["supplied_at"])  # as recorded by QA
     with app.uow() as uow:
         case = cases.get_case(uow.session, case_id)
         deadlines = {t.element_id: t.due_at for t in instances.timers_of(uow.session, case.instance_id)}
     assert deadlines == {"sa_deadline_escalation": supplied + timedelta(hours=36),
                          "sa_deadline_overdue": supplied + timedelta(hours=48)}
-    (approval,) = ready_tasks(app, case_id=case_id)
+    approval = ready(app, case_id, "approve_sa_notification")
     assert approval.due_at == supplied + timedelta(hours=48)  # the task list shows the legal deadline
 
-    clock.advance(timedelta(hours=35, minutes=59))
+    clock.set(supplied + timedelta(hours=35, minutes=59))
     assert fire_due(app) == 0
     clock.advance(timedelta(minutes=2))
     assert fire_due(app) == 1
@@ -79,9 +99,8 @@ def test_sa_deadline_escalates_before_expiry_and_is_flagged_overdue_after(
     assert any("overdue" in subject for party, subject in notified(app, case_id) if party == "qa_head")
 
     # The late notification is still sent, after the deadline, and the approval task stayed open.
-    (task,) = ready_tasks(app, case_id=case_id)
-    assert task.element_id == "approve_sa_notification"
-    complete(app, task.id, form_data(task.element_id, "authorised", clock.now()), actor_for("mah_ra"))
+    task = ready(app, case_id, "approve_sa_notification")
+    act(app, task)
     pathway.pump()
     with app.uow() as uow:
         sa = [n for n in evidence.notifications_of_case(uow.session, case_id)
@@ -95,8 +114,7 @@ def test_notification_within_48_hours_cancels_the_deadline_timers(
     case_id = open_authorised_case(app)
     drive_until(app, pathway, case_id, "approve_sa_notification")
     clock.advance(timedelta(hours=20))
-    (task,) = ready_tasks(app, case_id=case_id)
-    complete(app, task.id, form_data(task.element_id, "authorised", clock.now()), actor_for("mah_ra"))
+    act(app, ready(app, case_id, "approve_sa_notification"))
     pathway.pump()
     clock.advance(timedelta(hours=100))
     assert fire_due(app) == 0
@@ -122,7 +140,7 @@ def test_domain_events_of_a_late_case_are_published_and_match_their_contract(
         if not open_tasks:
             break
         task = open_tasks[0]
-        complete(app, task.id, form_data(task.element_id, "authorised", clock.now()), actor_for(task.role))
+        act(app, task)
     validator = Draft202012Validator(json.loads((CONTRACTS / "event.v1.schema.json").read_text()))
     with app.uow() as uow:
         events = [row.body for row in uow.session.scalars(

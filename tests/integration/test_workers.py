@@ -16,11 +16,12 @@ from engine.bootstrap import Oospath
 from engine.services import cases
 from engine.services.work import apply_work_result
 from engine.store.models import NotificationRow, OutboxMessage, RecordRow
+from engine.store.record_store import store_content
 from oospath.scenarios import EXCEPTIONAL_USE_REASON, SCENARIOS
 from tests.integration.conftest import QA
 from workers.embedded import EmbeddedMessaging
 from workers.notifications import NotificationWorker
-from workers.records import RecordsWorker, store_content
+from workers.records import RecordsWorker
 from workers.relay import relay_pending
 from workers.transport.base import Message
 from workers.transport.inprocess import InProcessTransport

@@ -22,7 +22,7 @@ QUEUE_HEADER = "x-oospath-queue"
 # Consumer kind -> routing-key bindings of its queue.
 BINDINGS: dict[str, tuple[str, ...]] = {
     "notifications": ("work.notify",),
-    "records": ("work.capture_record",),
+    "records": ("work.capture_record", "work.prepare_patient_information"),
     "reporting": ("work.report",),
     "results": ("results",),
     "inbound": ("inbound.#",),

@@ -1,0 +1,58 @@
+"""Each case's legal deadlines as the user sees them: due, escalation, met at, late by (OOS-13, OOS-14).
+
+Due times come from the BPMN timers (computed in the diagram from the recorded supply or
+delivery time and the deadline DMN); "met" is the delivery evidence of the notification.
+A late notification is shown as late, never hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine.services import evidence, instances
+from engine.store.models import CaseRow
+
+
+@dataclass(frozen=True)
+class DeadlineRule:
+    name: str
+    requirement: str
+    party: str
+    due_timer: str
+    escalation_timer: str
+
+
+DEADLINES = (
+    DeadlineRule("Supervisory Authority notified after supply", "OOS-13", "supervisory_authority",
+                 "sa_deadline_overdue", "sa_deadline_escalation"),
+    DeadlineRule("National competent authority notified with the Supervisory Authority", "OOS-14",
+                 "national_competent_authority", "sa_deadline_overdue", "sa_deadline_escalation"),
+)
+
+
+def case_deadlines(session: Session, case: CaseRow) -> list[dict[str, Any]]:
+    timers = {t.element_id: t for t in instances.timers_of(session, case.instance_id)}
+    delivered = evidence.notifications_of_case(session, case.id)
+    shown = []
+    for rule in DEADLINES:
+        due = timers.get(rule.due_timer)
+        met = next((n for n in delivered if n.party == rule.party and n.requirement == rule.requirement), None)
+        if due is None or (rule.party != "supervisory_authority" and met is None and due.status == "cancelled"):
+            continue
+        escalation = timers.get(rule.escalation_timer)
+        late_by = (met.delivered_at - due.due_at).total_seconds() / 3600 if met else None
+        if met is not None:
+            status = "late" if late_by and late_by > 0 else "met"
+        else:
+            status = "overdue" if due.status == "fired" else "open"
+        shown.append({
+            "name": rule.name, "requirement": rule.requirement, "party": rule.party,
+            "due_at": due.due_at.isoformat(),
+            "escalates_at": escalation.due_at.isoformat() if escalation else None,
+            "met_at": met.delivered_at.isoformat() if met else None,
+            "late_by_hours": round(late_by, 2) if late_by and late_by > 0 else None, "status": status,
+        })
+    return shown
