@@ -627,10 +627,22 @@ def _paths() -> dict[str, Any]:
                 JSON: {"schema": ref("RecordUpload")},
                 "multipart/form-data": {"schema": obj({"record_type": STRING, "file": {
                     "type": "string", "contentMediaType": "application/octet-stream"}})}}})},
-        "/api/v1/cases/{case_id}/risk-evaluations": {"get": operation(
-            "listRiskEvaluations", "cases", "Versions of the case's risk evaluation, optionally a diff",
-            {"200": _ok("Every version with its SHA-256 (OOS-05, OOS-06)", "RiskEvaluationVersions")},
-            errors=("404", "422"), parameters=[CASE_ID, _query("diff", "two versions to compare, e.g. 1,2")])},
+        "/api/v1/cases/{case_id}/risk-evaluations": {
+            "get": operation(
+                "listRiskEvaluations", "cases", "Versions of the case's risk evaluation, optionally a diff",
+                {"200": _ok("Every version with its SHA-256 (OOS-05, OOS-06)", "RiskEvaluationVersions")},
+                errors=("404", "422"), parameters=[CASE_ID, _query("diff", "two versions to compare, e.g. 1,2")]),
+            "post": operation(
+                "reviseRiskEvaluation", "cases", "Revise the risk evaluation (QA)",
+                {"201": _ok("The new version", obj({"version": {"type": "integer"}, "sha256": STRING,
+                                                   "author": STRING, "approved_by": OPT_STRING,
+                                                   "created_at": TIME, "content": OBJECT}))},
+                errors=("400", "403", "404", "409", "422"), parameters=[CASE_ID],
+                description="A new version with its SHA-256. A physician's request made on an earlier version "
+                            "is void: the case returns to the physician's decision (OOS-06). Refused after supply.",
+                body={"required": True, "content": {JSON: {"schema": {
+                    "type": "object", "description": "the fields of the risk evaluation form"}}}}),
+        },
         "/api/v1/batches/{batch_id}/certification": {"post": operation(
             "certifyBatch", "catalogue", "QP certification of a batch",
             {"200": _ok("Certified (a batch within specification)", "Certification")},

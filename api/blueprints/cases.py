@@ -14,7 +14,17 @@ from api.errors import BadRequest
 from api.identity import current_actor
 from api.util import iso, json_body
 from api.views import audit_view, task_view, timer_view
-from engine.services import audit_views, cases, deadlines, evidence, incidents, instances, pathway_rules, tasks
+from engine.services import (
+    audit_views,
+    cases,
+    deadlines,
+    evidence,
+    incidents,
+    instances,
+    pathway_rules,
+    risk_evaluations,
+    tasks,
+)
 from engine.services.errors import Forbidden
 
 bp = Blueprint("cases", __name__, url_prefix="/api/v1/cases")
@@ -112,7 +122,7 @@ def upload_record(case_id: str) -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/<case_id>/risk-evaluations")
-def risk_evaluations(case_id: str) -> dict[str, Any]:
+def list_risk_evaluations(case_id: str) -> dict[str, Any]:
     """Every version of the case's ICH Q9 risk evaluation (OOS-05); ``?diff=1,2`` compares two versions."""
     with container().uow() as uow:
         case = cases.get_case(uow.session, case_id)
@@ -123,3 +133,16 @@ def risk_evaluations(case_id: str) -> dict[str, Any]:
         if request.args.get("diff"):
             view["diff"] = pathway_rules.diff_risk_evaluations(versions, request.args["diff"])
         return view
+
+
+@bp.post("/<case_id>/risk-evaluations")
+def revise_risk_evaluation(case_id: str) -> tuple[dict[str, Any], int]:
+    """QA revises the risk evaluation; a physician's request on an earlier version is void (OOS-05, OOS-06)."""
+    app, actor = container(), current_actor()
+    body = json_body()
+    with app.uow() as uow:
+        evaluation = risk_evaluations.revise_risk_evaluation(uow.session, app.runtime, case_id, body, actor)
+        uow.commit()
+        return {"version": evaluation.version, "sha256": evaluation.sha256, "author": evaluation.author,
+                "approved_by": evaluation.approved_by, "created_at": iso(evaluation.created_at),
+                "content": evaluation.content}, 201

@@ -11,7 +11,7 @@ from api.app import container
 from api.identity import current_actor
 from api.util import json_body
 from api.views import task_view
-from engine.services import instances, tasks
+from engine.services import tasks
 from engine.services.errors import Forbidden
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks")
@@ -44,7 +44,7 @@ def get_task(task_id: str) -> dict[str, Any]:
             raise Forbidden(f"OOS-25: task '{row.name or row.element_id}' belongs to role '{row.role}'")
         return task_view(row) | {
             "form": tasks.form_schema(uow.session, row),
-            "data": instances.instance_data(uow.session, app.runtime, row.instance_id),
+            "data": tasks.task_data(uow.session, app.runtime, row),
         }
 
 

@@ -133,6 +133,8 @@ def detect_format(path: Path) -> Format:
 def csv_records(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line, row) of a CSV export with a header row; the line is where the row starts in the file."""
     reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames is None:  # reads the header row
+        return
     line = reader.line_num + 1
     for record in reader:
         if None in record:

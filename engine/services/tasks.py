@@ -57,6 +57,12 @@ def form_schema(session: Session, row: TaskRow) -> dict[str, Any] | None:
     return definition.forms.get(row.form)
 
 
+def task_data(session: Session, runtime: Runtime, row: TaskRow) -> dict[str, Any]:
+    """The process data as the task sees it (what the user decides on, e.g. OOS-04/OOS-06)."""
+    loaded = runtime.load(session, row.instance_id)
+    return json_clean(runtime.task(loaded, row.id).data)
+
+
 def _check_actor(row: TaskRow, actor: Actor) -> None:
     if not actor.has_role(row.role):
         raise Forbidden(

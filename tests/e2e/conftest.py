@@ -39,15 +39,16 @@ class Api:
         """Let the embedded relay and workers handle what is queued (after a write outside HTTP)."""
         self.client.application.extensions["oospath.messaging"].pump()
 
-    def work_case(self, clock: FrozenClock, case_id: str, scenario: str, stop_after: str | None = None
-                  ) -> list[str]:
+    def work_case(self, clock: FrozenClock, case_id: str, scenario: str, stop_after: str | None = None,
+                  until_ready: str | None = None) -> list[str]:
         """Each persona completes the ready tasks of its role, reading each task's data as a user would,
-        until none is left (or ``stop_after`` is done); returns the completed element ids in order."""
+        until none is left (or ``stop_after`` is done, or ``until_ready`` is open); returns the completed
+        element ids in order."""
         completed: list[str] = []
         for _ in range(60):
             ready = [(role, task) for role in PERSONAS
                      for task in self.get(f"/api/v1/tasks?case_id={case_id}", self.persona(role)).json["items"]]
-            if not ready:
+            if not ready or any(task["element_id"] == until_ready for _, task in ready):
                 return completed
             role, task = ready[0]
             clock.advance(timedelta(hours=2))

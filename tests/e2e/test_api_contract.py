@@ -398,8 +398,12 @@ def test_every_get_operation_answers_its_documented_200_schema(api: Api, clock: 
     work_case(api, clock, case_id, "authorised", stop_after="evaluate_risks")
     case = api.get(f"/api/v1/cases/{case_id}").json
     physician_task = next(t["id"] for t in case["open_tasks"] if t["role"] == "physician")
+    report = api.post("/api/v1/reports", {"product_code": "CART19-AUTH", "from": "2026-01-01", "to": "2026-06-30"},
+                      api.persona("mah_ra"))
+    assert report.status_code == 201, report.json
     values = {"case_id": case_id, "task_id": physician_task, "instance_id": case["instance"]["id"],
-              "batch_id": AUTHORISED_OOS_BATCH, "key": "oos_case", "version": "1"}
+              "batch_id": AUTHORISED_OOS_BATCH, "key": "oos_case", "version": "1", "report_id": report.json["id"],
+              "format": "json"}
     as_physician = api.persona("physician")
     for path, method, _ in operations(doc):
         if method != "get":

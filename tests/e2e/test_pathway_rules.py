@@ -104,7 +104,7 @@ def test_oos_16_a_case_cannot_close_while_a_record_is_missing_and_the_refusal_li
 ) -> None:
     # REQ: OOS-16 OOS-17
     case_id = open_case(api)
-    api.work_case(clock, case_id, "authorised", stop_after="confirm_patient_informed_and_administration")
+    api.work_case(clock, case_id, "authorised", until_ready="review_records_and_close")
     (task,) = api.get(f"/api/v1/tasks?case_id={case_id}", api.persona("qa")).json["items"]
     assert task["element_id"] == "review_records_and_close"
     refused = api.post(f"/api/v1/tasks/{task['id']}/complete",
@@ -166,7 +166,7 @@ def test_oos_18_patient_information_is_rendered_for_the_treating_country_and_con
 ) -> None:
     # REQ: OOS-18
     case_id = open_case(api)  # treating site in France
-    api.work_case(clock, case_id, "authorised", stop_after="approve_sa_notification")
+    api.work_case(clock, case_id, "authorised", until_ready="confirm_patient_informed_and_administration")
     (task,) = api.get(f"/api/v1/tasks?case_id={case_id}", api.persona("physician")).json["items"]
     assert task["element_id"] == "confirm_patient_informed_and_administration"
     shown = api.get(f"/api/v1/tasks/{task['id']}", api.persona("physician")).json["data"]["patient_information"]
@@ -283,3 +283,30 @@ def test_oos_15_distinct_legal_entities_communicate_only_under_an_agreement_in_f
     approval = [t for t in api.get(f"/api/v1/cases/{case_id}").json["open_tasks"]
                 if t["element_id"] == "approve_sa_notification"]
     assert [t["role"] for t in approval] == ["qa"]  # assigned to the party the agreement names
+
+
+def test_oos_06_a_revised_risk_evaluation_voids_the_request_and_asks_the_physician_again(
+    api: Api, clock: FrozenClock
+) -> None:
+    # REQ: OOS-06 OOS-05
+    case_id = open_case(api)
+    api.work_case(clock, case_id, "authorised", stop_after="physician_decision")
+    revised = dict(api.get(f"/api/v1/cases/{case_id}/risk-evaluations").json["items"][0]["content"])
+    for key in ("risk_evaluation_version", "risk_evaluation_sha256"):
+        revised.pop(key, None)
+    revised["residual_risk"] = "Higher than first assessed: endotoxin trend on the shipper."
+    response = api.post(f"/api/v1/cases/{case_id}/risk-evaluations", revised)
+    assert response.status_code == 201, response.json
+    assert response.json["version"] == 2
+    open_tasks = [t["element_id"] for t in api.get(f"/api/v1/cases/{case_id}").json["open_tasks"]]
+    assert open_tasks == ["physician_decision"]  # the QP's verification of the old request is gone
+    diff = api.get(f"/api/v1/cases/{case_id}/risk-evaluations?diff=1,2").json["diff"]
+    assert list(diff["changes"]) == ["residual_risk"]
+    (task,) = api.get(f"/api/v1/tasks?case_id={case_id}", api.persona("physician")).json["items"]
+    shown = api.get(f"/api/v1/tasks/{task['id']}", api.persona("physician")).json["data"]
+    assert shown["risk_evaluation_sha256"] == response.json["sha256"] and shown["risk_evaluation_version"] == 2
+    trail = [e["action"] for e in api.get(f"/api/v1/cases/{case_id}/audit").json["items"]]
+    assert "risk_evaluation.revised" in trail
+    assert api.post(f"/api/v1/cases/{case_id}/risk-evaluations", revised, api.persona("physician")).status_code == 403
+    completed = api.work_case(clock, case_id, "authorised")
+    assert completed[0] == "physician_decision" and "supply_batch" in completed

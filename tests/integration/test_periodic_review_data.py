@@ -95,14 +95,14 @@ def test_a_bad_row_is_reported_by_line_and_field_and_nothing_is_imported(app: Oo
     # REQ: OOS-20 — all or nothing: the good rows of a file with a bad row are not imported either
     before = batch_count(app)
     content = (
-        "batch_id,product_code,decided_at,status,viability,oos_categories\n"
-        "GOOD-1,CART19-AUTH,2026-02-01T10:00:00Z,released,91.0,\n"
-        "BAD-TZ,CART19-AUTH,2026-02-02T10:00:00,released,90.0,\n"
-        "BAD-REL,CART19-AUTH,2026-02-03T10:00:00Z,released,72.0,\n"
-        "BAD-CAT,CART19-AUTH,2026-02-04T10:00:00Z,oos_administered,75.0,\n"
-        "GOOD-1,CART19-AUTH,2026-02-05T10:00:00Z,sold,91.0,\n"
-        "BAD-PROD,NO-SUCH,2026-02-06T10:00:00Z,released,91.0,\n"
-    ).encode()
+        b"batch_id,product_code,decided_at,status,viability,oos_categories\n"
+        b"GOOD-1,CART19-AUTH,2026-02-01T10:00:00Z,released,91.0,\n"
+        b"BAD-TZ,CART19-AUTH,2026-02-02T10:00:00,released,90.0,\n"
+        b"BAD-REL,CART19-AUTH,2026-02-03T10:00:00Z,released,72.0,\n"
+        b"BAD-CAT,CART19-AUTH,2026-02-04T10:00:00Z,oos_administered,75.0,\n"
+        b"GOOD-1,CART19-AUTH,2026-02-05T10:00:00Z,sold,91.0,\n"
+        b"BAD-PROD,NO-SUCH,2026-02-06T10:00:00Z,released,91.0,\n"
+    )
     with pytest.raises(ImportRefused) as refused:
         import_bytes(app, content)
     found = {(e.line, e.field) for e in refused.value.errors}
