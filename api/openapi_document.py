@@ -640,8 +640,7 @@ def _paths() -> dict[str, Any]:
                 errors=("400", "403", "404", "409", "422"), parameters=[CASE_ID],
                 description="A new version with its SHA-256. A physician's request made on an earlier version "
                             "is void: the case returns to the physician's decision (OOS-06). Refused after supply.",
-                body={"required": True, "content": {JSON: {"schema": {
-                    "type": "object", "description": "the fields of the risk evaluation form"}}}}),
+                body=_body("RiskEvaluationRevision")),
         },
         "/api/v1/batches/{batch_id}/certification": {"post": operation(
             "certifyBatch", "catalogue", "QP certification of a batch",

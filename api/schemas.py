@@ -89,7 +89,14 @@ RECORD_UPLOAD = {
     },
 }
 
+RISK_EVALUATION_REVISION = {
+    "title": "Revised risk evaluation", "type": "object", "minProperties": 1,
+    "description": "the fields of the deployed risk evaluation form (risk_evaluation.schema.json), which the "
+                   "engine validates them against (OOS-05)",
+}
+
 ALL: dict[str, dict[str, Any]] = {
     "Product": PRODUCT, "Specification": SPECIFICATION, "Batch": BATCH, "CaseOpen": CASE_OPEN,
     "InstanceStart": INSTANCE_START, "TaskComplete": TASK_COMPLETE, "RecordUpload": RECORD_UPLOAD,
+    "RiskEvaluationRevision": RISK_EVALUATION_REVISION,
 }

@@ -139,7 +139,7 @@ def list_risk_evaluations(case_id: str) -> dict[str, Any]:
 def revise_risk_evaluation(case_id: str) -> tuple[dict[str, Any], int]:
     """QA revises the risk evaluation; a physician's request on an earlier version is void (OOS-05, OOS-06)."""
     app, actor = container(), current_actor()
-    body = json_body()
+    body = json_body(schemas.RISK_EVALUATION_REVISION)
     with app.uow() as uow:
         evaluation = risk_evaluations.revise_risk_evaluation(uow.session, app.runtime, case_id, body, actor)
         uow.commit()
