@@ -267,7 +267,7 @@ def main(argv: list[str]) -> None:
     print(f"    transport.publish_batch alone (no DB): {len(bodies) / batch_only_s:9.0f} msg/s")
     print(f"    transport.consume + ack              : {relay.rate(relay.consume_s):9.0f} msg/s")
     print(f"    relay publish + consume              : {relay.rate(relay.total_s):9.0f} msg/s")
-    print(f"(c) whole pipeline, {args.cases} authorised cases, {work} notification work messages in {rounds} rounds")
+    print(f"(c) whole pipeline, {args.cases} authorised cases, {work} notification work messages in {rounds} round(s)")
     print("    outbox -> relay -> broker -> NotificationWorker (file channel) -> result -> ResultConsumer -> task")
     print("    completed; single process, one consumer of each kind, sequential")
     print(f"    work messages completed end to end   : {pipe_rate:9.1f} msg/s  ({pipeline_s * 1000 / max(work, 1):.1f} "

@@ -210,7 +210,7 @@ def run_demo(console: Console, var_dir: Path | None = None, seed: int = 7) -> in
     console.print(f"dataset SHA-256 {report.dataset_sha256} over {report.dataset_rows} batches; "
                   f"software {report.software_version}; took {time.perf_counter() - started:.1f} s")
     for path in paths:
-        console.print(str(path))
+        console.print(str(path), soft_wrap=True, highlight=False)
     return 0 if status == "completed" else 1
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from engine.services.identity import Actor
@@ -60,6 +60,10 @@ def _hashed_fields(entry: AuditEntry) -> dict[str, Any]:
 
 def append(session: Session, at: datetime, actor: Actor, event: AuditEvent, role: str | None = None) -> None:
     stream = event.instance_id or "system"
+    if session.get_bind().dialect.name == "postgresql":
+        # Writers of one stream (a user, the result consumer, several workers) must not both read the
+        # same last hash: serialise them per stream until commit. SQLite serialises all writers itself.
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:stream, 0))"), {"stream": stream})
     prev = session.scalar(
         select(AuditEntry.row_hash).where(AuditEntry.stream == stream).order_by(AuditEntry.id.desc()).limit(1)
     )

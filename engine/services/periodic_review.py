@@ -170,7 +170,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ReviewSettings:
             raise InvalidData(f"OOSPATH_REVIEW_CONFIG {path}: {exc}") from exc
         if not isinstance(data, dict):
             raise InvalidData(f"OOSPATH_REVIEW_CONFIG {path}: must be a JSON object")
-    return settings_from(data, environ.get("OOSPATH_REVIEW_CYCLE"), f"OOSPATH_REVIEW_CONFIG {path or '(unset)'}")
+    return settings_from(data, environ.get("OOSPATH_REVIEW_CYCLE") or None,
+                         f"OOSPATH_REVIEW_CONFIG {path or '(unset)'}")
 
 
 # ---- periods ---------------------------------------------------------------------------------------------------

@@ -147,6 +147,17 @@ class BatchPublisher:
 
     # ---- public -------------------------------------------------------------------------------
     def publish_batch(self, messages: Sequence[Message]) -> None:
+        """Publish and await every confirmation; a connection that went stale while idle (no heartbeats
+        run between batches) is replaced once and the batch sent again (consumers are idempotent)."""
+        try:
+            self._publish_once(messages)
+        except PublishError as exc:
+            if "connection closed" not in str(exc) and "cannot connect" not in str(exc):
+                raise
+            log.info("publisher connection was stale (%s); reconnecting once", exc)
+            self._publish_once(messages)
+
+    def _publish_once(self, messages: Sequence[Message]) -> None:
         if not messages:
             return
         if self._channel is None or self._connection is None or not self._connection.is_open:
