@@ -6,8 +6,9 @@ from engine.bootstrap import Oospath
 from engine.services.errors import Conflict
 from engine.services.work import apply_work_result
 
-CONFLICT_ATTEMPTS = 3
 from workers.transport.base import Message
+
+CONFLICT_ATTEMPTS = 3
 
 
 class ResultConsumer:
