@@ -5,7 +5,6 @@ from __future__ import annotations
 from engine.bootstrap import Oospath
 from engine.services.errors import Conflict
 from engine.services.work import apply_work_result
-
 from workers.transport.base import Message
 
 CONFLICT_ATTEMPTS = 3
