@@ -7,7 +7,9 @@ A late notification is shown as late, never hidden.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -25,6 +27,27 @@ class DeadlineRule:
     escalation_timer: str
 
 
+@dataclass(frozen=True)
+class PromptDuty:
+    """A duty to inform "immediately"/"promptly" from the case's opening, in configurable hours."""
+
+    name: str
+    requirement: str
+    party: str
+    hours_variable: str
+    default_hours: float
+
+    @property
+    def hours(self) -> float:
+        return float(os.environ.get(self.hours_variable, self.default_hours))
+
+
+PROMPT_DUTIES = (
+    PromptDuty("Treating physician informed of the OOS", "OOS-04", "treating_physician",
+               "OOSPATH_PHYSICIAN_NOTICE_HOURS", 24),
+    PromptDuty("Sponsor informed promptly", "OOS-11", "sponsor", "OOSPATH_SPONSOR_NOTICE_HOURS", 24),
+)
+
 DEADLINES = (
     DeadlineRule("Supervisory Authority notified after supply", "OOS-13", "supervisory_authority",
                  "sa_deadline_overdue", "sa_deadline_escalation"),
@@ -33,10 +56,26 @@ DEADLINES = (
 )
 
 
+def _prompt_duties(case: CaseRow, delivered: list[Any]) -> list[dict[str, Any]]:
+    shown = []
+    for duty in PROMPT_DUTIES:
+        if duty.party == "sponsor" and case.product_kind != "investigational":
+            continue
+        due = case.opened_at + timedelta(hours=duty.hours)
+        met = next((n for n in delivered if n.party == duty.party and n.requirement == duty.requirement), None)
+        late_by = (met.delivered_at - due).total_seconds() / 3600 if met else None
+        shown.append({"name": duty.name, "requirement": duty.requirement, "party": duty.party,
+                      "due_at": due.isoformat(), "escalates_at": None,
+                      "met_at": met.delivered_at.isoformat() if met else None,
+                      "late_by_hours": round(late_by, 2) if late_by and late_by > 0 else None,
+                      "status": ("late" if late_by and late_by > 0 else "met") if met else "open"})
+    return shown
+
+
 def case_deadlines(session: Session, case: CaseRow) -> list[dict[str, Any]]:
     timers = {t.element_id: t for t in instances.timers_of(session, case.instance_id)}
     delivered = evidence.notifications_of_case(session, case.id)
-    shown = []
+    shown = _prompt_duties(case, delivered)
     for rule in DEADLINES:
         due = timers.get(rule.due_timer)
         met = next((n for n in delivered if n.party == rule.party and n.requirement == rule.requirement), None)

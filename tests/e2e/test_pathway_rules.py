@@ -5,7 +5,11 @@ Named after the requirement each proves.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import text
 
 from engine.bootstrap import Oospath
 from engine.clock import FrozenClock
@@ -310,3 +314,79 @@ def test_oos_06_a_revised_risk_evaluation_voids_the_request_and_asks_the_physici
     assert api.post(f"/api/v1/cases/{case_id}/risk-evaluations", revised, api.persona("physician")).status_code == 403
     completed = api.work_case(clock, case_id, "authorised")
     assert completed[0] == "physician_decision" and "supply_batch" in completed
+
+
+def test_oos_01_only_a_batch_outside_its_specification_starts_a_case(api: Api) -> None:
+    # REQ: OOS-01
+    refused = api.post("/api/v1/cases", {"batch_id": catalogue.BATCH_IN_SPEC, "exceptional_use_reason": "x"})
+    assert refused.status_code == 422 and refused.json["requirement"] == "OOS-01"
+    assert api.get(f"/api/v1/batches/{catalogue.BATCH_BOUNDARY_IN_SPEC}").json["out_of_specification"] is False
+    case = api.get(f"/api/v1/cases/{open_case(api)}").json
+    assert case["findings"][0]["attribute"] == "viability" and case["specification_version"] == 2
+
+
+def test_oos_02_only_cell_tissue_products_and_every_case_records_why_it_is_exceptional(api: Api) -> None:
+    # REQ: OOS-02
+    refused = api.post("/api/v1/cases", {"batch_id": catalogue.BATCH_NON_CELL_OOS, "exceptional_use_reason": "x"})
+    assert refused.status_code == 422 and refused.json["requirement"] == "OOS-02"
+    blank = api.post("/api/v1/cases", {"batch_id": catalogue.BATCH_VIABILITY_OOS, "exceptional_use_reason": " "})
+    assert blank.status_code == 422 and blank.json["requirement"] == "OOS-02"
+    case = api.get(f"/api/v1/cases/{open_case(api)}").json
+    assert case["exceptional_use_reason"] == EXCEPTIONAL_USE_REASON
+
+
+def test_oos_04_oos_10_the_physician_is_informed_first_with_attributes_values_and_limits(api: Api) -> None:
+    # REQ: OOS-04 OOS-10
+    case = api.get(f"/api/v1/cases/{open_case(api)}").json
+    assert case["notifications"][0]["party"] == "treating_physician"
+    assert [t["element_id"] for t in case["open_tasks"] if t["role"] == "qa"] == ["investigate_oos"]
+    (physician,) = [d for d in case["deadlines"] if d["requirement"] == "OOS-04"]
+    assert physician["status"] == "met"
+    trail = api.get(f"/api/v1/cases/{case['id']}/audit").json["items"]
+    requested = next(e for e in trail if e["action"] == "work.requested")
+    assert requested["element_id"] == "inform_treating_physician"  # the first work of the case
+
+
+def test_oos_07_a_declined_batch_is_not_supplied_and_its_disposition_recorded(api: Api, clock: FrozenClock) -> None:
+    # REQ: OOS-07
+    case = closed_case(api, clock, "declined")
+    assert case["outcome"] == "not_supplied"
+    assert "batch_disposition" in {r["record_type"] for r in case["records"]}
+    trail = api.get(f"/api/v1/cases/{case['id']}/audit").json["items"]
+    disposition = next(e for e in trail if e["element_id"] == "record_batch_disposition"
+                       and e["action"] == "task.completed")
+    assert disposition["data_after"]["disposition"] == "destroyed"
+
+
+def test_oos_11_clinical_trial_sponsor_informed_promptly_and_its_authority_notification_tracked(
+    api: Api, clock: FrozenClock
+) -> None:
+    # REQ: OOS-11
+    case = closed_case(api, clock, "clinical-trial")
+    assert {n["party"] for n in case["notifications"]} == {"treating_physician", "sponsor"}
+    (sponsor,) = [d for d in case["deadlines"] if d["requirement"] == "OOS-11"]
+    assert sponsor["status"] == "met"
+    trail = api.get(f"/api/v1/cases/{case['id']}/audit").json["items"]
+    tracked = next(e for e in trail if e["element_id"] == "record_sponsor_ca_notification")
+    assert tracked["data_after"]["reference"].startswith("CTIS") and tracked["role"] == "sponsor"
+
+
+def test_oos_12_authorised_product_mah_and_supervisory_authority_are_informed(api: Api) -> None:
+    # REQ: OOS-12
+    case = api.get(f"/api/v1/cases/{open_case(api)}").json
+    informed = [n for n in case["notifications"] if n["requirement"] == "OOS-12"]
+    assert {n["party"] for n in informed} == {"mah", "supervisory_authority"}
+
+
+def test_oos_17_records_are_hashed_attributed_and_cannot_be_deleted(api: Api, app: Oospath,
+                                                                    clock: FrozenClock) -> None:
+    # REQ: OOS-17
+    case = closed_case(api, clock)
+    assert app.settings.record_store is not None
+    for record in case["records"]:
+        content = (app.settings.record_store / record["sha256"][:2] / record["sha256"]).read_bytes()
+        assert hashlib.sha256(content).hexdigest() == record["sha256"]
+        assert record["captured_by"] and record["captured_at"]
+    assert api.get(f"/api/v1/cases/{case['id']}/audit").json["chain_intact"] is True
+    with pytest.raises(Exception, match="append-only"), app.db.begin() as conn:
+        conn.execute(text("DELETE FROM records"))
