@@ -19,7 +19,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.bootstrap import Oospath
-from engine.services.evidence import Delivery, delivery_for_task, record_delivery
+from engine.domain.authorities import national_requirement
+from engine.services.evidence import Delivery, delivery_for_task, record_delivery, records_of_case
+from engine.store.record_store import read_content
 from workers.base import Worker
 from workers.channels import Channel, channel_from_settings
 from workers.transport.base import Transport
@@ -125,6 +127,7 @@ class NotificationWorker(Worker):
     def perform(self, session: Session, work: dict[str, Any]) -> dict[str, Any]:
         now = self.app.clock.now()
         message = render(work, self.directory, now)
+        attached = self.attach_required_records(session, work, message)
         payload = bytes(message)
         self.channel.deliver(message)
         params = work["params"]
@@ -135,7 +138,24 @@ class NotificationWorker(Worker):
             message_id=str(message["Message-ID"]), payload_sha256=hashlib.sha256(payload).hexdigest(),
             due_at=due, late=due is not None and now > due,
         ))
-        return _result(row)
+        return _result(row) | {"attachments": attached}
+
+    def attach_required_records(self, session: Session, work: dict[str, Any], message: EmailMessage) -> list[str]:
+        """A national overlay may ask for records with the notification (OOS-14: IGJ wants the risk analysis)."""
+        context = work.get("context", {})
+        if work["params"].get("party") != "national_competent_authority" or not context.get("treating_country"):
+            return []
+        wanted = national_requirement(context["treating_country"]).attachments
+        attached = []
+        for record in records_of_case(session, work.get("case_id") or ""):
+            if record.record_type in wanted and record.record_type not in attached:
+                assert self.app.settings.record_store is not None
+                content = read_content(self.app.settings.record_store, record.sha256)
+                maintype, _, subtype = record.media_type.partition("/")
+                message.add_attachment(content, maintype=maintype, subtype=subtype or "octet-stream",
+                                       filename=f"{record.record_type}-{record.sha256[:12]}.json")
+                attached.append(record.record_type)
+        return attached
 
     def previous_result(self, session: Session, work: dict[str, Any]) -> dict[str, Any] | None:
         row = delivery_for_task(session, work["task_id"])

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from email import message_from_bytes
+from email.policy import default
 
 import pytest
 from sqlalchemy import text
@@ -390,3 +392,21 @@ def test_oos_17_records_are_hashed_attributed_and_cannot_be_deleted(api: Api, ap
     assert api.get(f"/api/v1/cases/{case['id']}/audit").json["chain_intact"] is True
     with pytest.raises(Exception, match="append-only"), app.db.begin() as conn:
         conn.execute(text("DELETE FROM records"))
+
+
+def test_oos_14_a_dutch_case_informs_igj_with_the_risk_analysis_attached(
+    api: Api, app: Oospath, clock: FrozenClock
+) -> None:
+    # REQ: OOS-14 (national overlay: the Dutch IGJ wants the risk analysis with the notification)
+    register_oos_batch(api, "CART19-26-0902", "NL", catalogue.CASCADIA, catalogue.LOWLANDS_IMPORT,
+                       catalogue.NORDLICHT)
+    case_id = open_case_for(api, "CART19-26-0902")
+    completed = api.work_case(clock, case_id, "authorised")
+    assert "confirm_nca_requirement" not in completed  # the register says IGJ must be informed
+    case = api.get(f"/api/v1/cases/{case_id}").json
+    (igj,) = [n for n in case["notifications"] if n["party"] == "national_competent_authority"]
+    assert app.settings.mail_outbox is not None
+    eml = app.settings.mail_outbox / f"{igj['message_id'].strip('<>')}.eml"
+    mail = message_from_bytes(eml.read_bytes(), policy=default)
+    attachments = [part.get_filename() for part in mail.iter_attachments()]
+    assert len(attachments) == 1 and attachments[0].startswith("risk_analysis-")
