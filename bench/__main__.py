@@ -15,4 +15,5 @@ def main() -> None:
     module.main(sys.argv[2:])
 
 
-main()
+if __name__ == "__main__":  # not when a benchmark's spawned child process imports this module
+    main()

@@ -1,18 +1,23 @@
 """`python -m bench report`: the periodic review over 1,000,000 generated batch records, SQLite and PostgreSQL.
 
-What is measured: one product with ``--batches`` decided batches spread evenly over
-``--years`` years (six numeric release results each, ~2 % viability OOS with their
-categories, the vector copy number drifting in the last six months), bulk-loaded with
-``executemany`` (SQLite) or ``COPY`` (PostgreSQL). Then the review of the last
-six-month period, exactly as the reporting worker makes it
-(:func:`engine.services.periodic_review.generate_report`): counts, rates and
-capability aggregated in SQL, the control-chart series of the period and its
-baseline (``--baseline`` six-month periods, default 3) read per attribute, the
-dataset SHA-256 and CSV annex streamed, HTML, PDF and JSON rendered and stored.
+What is measured: ``--batches`` decided batches spread evenly over ``--years`` years and
+round-robin over ``--products`` products (default one: every batch is the reviewed
+product's, the worst case), six numeric release results each, ~2 % viability OOS with
+their categories, the vector copy number drifting in the last six months; bulk-loaded
+with ``executemany`` (SQLite) or ``COPY`` (PostgreSQL). Then:
 
-Printed per database: load time, report time (without tracing), peak traced Python
-memory of the report (tracemalloc, a second run) and the process's peak RSS. The
-PostgreSQL run uses its own database (``--pg-url``, default
+* the review of the last six-month period of the first product, exactly as the reporting
+  worker makes it (:func:`engine.services.periodic_review.generate_report`): counts, rates
+  and capability aggregated in SQL, each attribute's control-chart series of the period
+  and its baseline (``--baseline`` six-month periods, default 3) read as columns, the
+  dataset SHA-256 and CSV annex streamed, HTML, PDF and JSON rendered and stored; run in a
+  child process so that its peak RSS is its own (``getrusage`` in that process), with
+  the time of its phases; ``--tracemalloc`` adds a second, traced run (slower) for the
+  peak of Python allocations;
+* the portfolio aggregation: counts per product, period and outcome over every batch of
+  the table in one ``GROUP BY`` (what a review of every product starts from).
+
+The PostgreSQL run uses its own database (``--pg-url``, default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/oospath_bench``), dropped and created
 afresh; it is skipped with a note when the server is not reachable.
 """
@@ -20,8 +25,10 @@ afresh; it is skipped with a note when the server is not reachable.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import math
+import multiprocessing
 import resource
 import tempfile
 import time
@@ -39,7 +46,7 @@ from engine.bootstrap import Oospath, bootstrap
 from engine.clock import FrozenClock
 from engine.domain import catalogue as cat
 from engine.domain.trends import Period
-from engine.services import periodic_review
+from engine.services import catalog, periodic_review, review_data
 from engine.services.identity import Actor
 from engine.settings import Settings
 from engine.store.models import BatchRow
@@ -92,11 +99,30 @@ def batch_id(index: int) -> str:
     return f"BENCH-{index:07d}"
 
 
+def product_of(index: int, products: int) -> str:
+    """Round-robin over the products; the first is the demo CART19-AUTH, the others copies of it."""
+    number = index % products
+    return PRODUCT if number == 0 else f"BENCH-P{number:03d}"
+
+
+def add_products(app: Oospath, products: int) -> None:
+    """Products 2..N: copies of CART19-AUTH with its specification versions."""
+    with app.uow() as uow:
+        for number in range(1, products):
+            code = f"BENCH-P{number:03d}"
+            catalog.add_product(uow.session, app.clock, dataclasses.replace(cat.product(PRODUCT), code=code), ACTOR)
+            uow.session.flush()
+            for spec in cat.specifications_for(PRODUCT):
+                catalog.add_specification(uow.session, app.clock, dataclasses.replace(spec, product_code=code),
+                                          ACTOR)
+        uow.commit()
+
+
 def _sqlite_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def load_sqlite(app: Oospath, total: int, years: int, seed: int) -> None:
+def load_sqlite(app: Oospath, total: int, years: int, seed: int, products: int) -> None:
     """executemany through the DB-API connection, one transaction per chunk."""
     raw = app.db.raw_connection()
     try:
@@ -107,7 +133,7 @@ def load_sqlite(app: Oospath, total: int, years: int, seed: int) -> None:
                 decided = _sqlite_time(chunk["start"] + timedelta(seconds=float(chunk["seconds"][i])))
                 status = outcome(chunk, i)
                 ident = batch_id(int(index))
-                rows.append((ident, PRODUCT, decided, 0, cat.HELIX, "bench", "DE",
+                rows.append((ident, product_of(int(index), products), decided, 0, cat.HELIX, "bench", "DE",
                              periodic_review_status(status), decided, status))
                 results += [(ident, a, float(chunk["values"][a][i]), unit, decided) for a, unit, *_ in ATTRIBUTES]
                 if chunk["oos"][i]:
@@ -129,7 +155,7 @@ def periodic_review_status(status: str) -> str:
         status]
 
 
-def load_postgresql(app: Oospath, total: int, years: int, seed: int) -> None:
+def load_postgresql(app: Oospath, total: int, years: int, seed: int, products: int) -> None:
     """COPY FROM STDIN (text format), one transaction per chunk."""
     raw = app.db.raw_connection()
     try:
@@ -140,7 +166,7 @@ def load_postgresql(app: Oospath, total: int, years: int, seed: int) -> None:
                 decided = (chunk["start"] + timedelta(seconds=float(chunk["seconds"][i]))).isoformat()
                 status = outcome(chunk, i)
                 ident = batch_id(int(index))
-                batches.write(f"{ident}\t{PRODUCT}\t{decided}\tf\t{cat.HELIX}\tbench\tDE\t"
+                batches.write(f"{ident}\t{product_of(int(index), products)}\t{decided}\tf\t{cat.HELIX}\tbench\tDE\t"
                               f"{periodic_review_status(status)}\t{decided}\t{status}\n")
                 for a, unit, *_ in ATTRIBUTES:
                     results.write(f"{ident}\t{a}\t{float(chunk['values'][a][i])!r}\t{unit}\t{decided}\n")
@@ -181,56 +207,105 @@ def fresh_postgresql(url: str) -> str | None:
     return url
 
 
-def measure(app: Oospath, baseline: int) -> tuple[float, int, Any]:
-    """Report time (untraced), then the peak traced memory of a second, traced run."""
+def _report_child(url: str, directory: str, baseline: int, traced: bool, sender: Any) -> None:
+    """One report, in a process of its own: its time, the time of its phases and (traced) its allocation peak."""
+    app = bootstrap(Settings(var_dir=Path(directory), database_url=url), FrozenClock(NOW), migrate=False)
     assert app.settings.record_store is not None
-    settings = periodic_review.ReviewSettings(baseline_periods=baseline)
+    phases: dict[str, float] = {}
+
+    def timed(name: str, function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
+        return wrapper
+
+    periodic_review.build_report = timed("analysis in SQL + dataset hash and annex", periodic_review.build_report)
+    periodic_review.render_files = timed("HTML, PDF, JSON rendering", periodic_review.render_files)
+    if traced:
+        tracemalloc.start()
     started = time.perf_counter()
     with app.uow() as uow:
         row = periodic_review.generate_report(uow.session, NOW, app.settings.record_store, ACTOR, PRODUCT, PERIOD,
-                                              settings)
+                                              periodic_review.ReviewSettings(baseline_periods=baseline))
         uow.commit()
+        summary = {"rows": row.dataset_rows, "signals": row.signals_count, "label": row.period_label,
+                   "sizes": {fmt: a["size"] for fmt, a in row.artifacts.items()}}
     elapsed = time.perf_counter() - started
-    tracemalloc.start()
+    peak = tracemalloc.get_traced_memory()[1] if traced else None
+    app.db.dispose()
+    summary["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sender.send((elapsed, phases, peak, summary))
+
+
+def report_in_child(url: str, directory: Path, baseline: int, traced: bool) -> tuple[Any, ...]:
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.get_context("spawn").Process(
+        target=_report_child, args=(url, str(directory), baseline, traced, sender))
+    child.start()
+    result = receiver.recv()
+    child.join()
+    if child.exitcode:
+        raise SystemExit(f"the report process failed with exit code {child.exitcode}")
+    return result  # type: ignore[no-any-return]
+
+
+def portfolio(app: Oospath) -> tuple[float, float, int, int]:
+    """Counts per product, period and outcome over the whole table (one GROUP BY), then their rates and
+    Clopper–Pearson intervals: (SQL seconds, rates seconds, products, batches)."""
+    periods = periodic_review.review_periods(PERIOD, 19)
+    started = time.perf_counter()
     with app.uow() as uow:
-        periodic_review.generate_report(uow.session, NOW, app.settings.record_store, ACTOR, PRODUCT, PERIOD,
-                                        settings)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return elapsed, peak, row
+        tally = review_data.tally_by_product(uow.session, periods)
+    grouped = time.perf_counter()
+    counts = {product: review_data.counts_from_tally(product, periods, found, 0.95) for product, found in tally.items()}
+    return grouped - started, time.perf_counter() - grouped, len(counts), sum(
+        c.total for rows in counts.values() for c in rows)
 
 
 def run(label: str, url: str, directory: Path, args: argparse.Namespace) -> None:
     app = bootstrap(Settings(var_dir=directory, database_url=url), FrozenClock(NOW))
     seed_products(app)
+    add_products(app, args.products)
     started = time.perf_counter()
-    (load_sqlite if url.startswith("sqlite") else load_postgresql)(app, args.batches, args.years, args.seed)
+    (load_sqlite if url.startswith("sqlite") else load_postgresql)(app, args.batches, args.years, args.seed,
+                                                                   args.products)
     loaded = time.perf_counter() - started
     with app.uow() as uow:
-        count = uow.session.scalar(select(func.count()).select_from(BatchRow))
-    elapsed, peak, row = measure(app, args.baseline)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    sizes = ", ".join(f"{fmt} {a['size'] / 1e6:.1f} MB" for fmt, a in row.artifacts.items())
+        count = uow.session.scalar(select(func.count()).select_from(BatchRow)) or 0
     print(f"{label}: {count:,} batch records ({count * len(ATTRIBUTES):,} results) loaded in {loaded:.1f} s")
-    print(f"  report {row.period_label} of {row.product_code}: {elapsed:.1f} s, peak traced memory "
-          f"{peak / 1e6:.0f} MB, process peak RSS {rss:.0f} MB")
-    print(f"  {row.dataset_rows:,} batches in the report's periods (review + {args.baseline} baseline), "
-          f"{row.signals_count} signals; files: {sizes}")
+    group_by, rates, products, grouped = portfolio(app)
+    print(f"  portfolio counts by product, period and outcome: one GROUP BY over {grouped:,} batches of "
+          f"{products} product(s) and 20 periods {group_by:.2f} s, then {products * 20 * 2:,} rates with "
+          f"Clopper–Pearson intervals (scipy) {rates:.2f} s")
     app.db.dispose()
+    elapsed, phases, _, summary = report_in_child(url, directory, args.baseline, traced=False)
+    print(f"  report {summary['label']} of {PRODUCT}: {elapsed:.1f} s, peak RSS of the report process "
+          f"{summary['rss_mb']:.0f} MB")
+    print(f"    {summary['rows']:,} batches in its periods (review + {args.baseline} baseline), "
+          f"{summary['signals']} signals; " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items()))
+    print("    files: " + ", ".join(f"{fmt} {size / 1e6:.1f} MB" for fmt, size in summary["sizes"].items()))
+    if args.tracemalloc:
+        _, _, peak, _ = report_in_child(url, directory, args.baseline, traced=True)
+        print(f"    peak traced Python memory (tracemalloc, a second run): {peak / 1e6:.0f} MB")
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench report")
     parser.add_argument("--batches", type=int, default=1_000_000)
     parser.add_argument("--years", type=int, default=10, help="history the batches are spread over")
+    parser.add_argument("--products", type=int, default=1, help="products the batches are spread over")
+    parser.add_argument("--tracemalloc", action="store_true", help="also trace Python allocations (slow)")
     parser.add_argument("--baseline", type=int, default=periodic_review.DEFAULT_BASELINE_PERIODS)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/oospath_bench")
     args = parser.parse_args(argv)
-    per_period = args.batches / (2 * args.years)
-    print(f"periodic review benchmark: {args.batches:,} batches of {PRODUCT} over {args.years} years "
-          f"(~{math.floor(per_period):,} per six-month period), review {PERIOD.label}")
+    per_period = args.batches / (2 * args.years * args.products)
+    print(f"periodic review benchmark: {args.batches:,} batches of {args.products} product(s) over {args.years} "
+          f"years (~{math.floor(per_period):,} per product and six-month period), review {PERIOD.label} of {PRODUCT}")
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory(prefix="oospath-bench-report-") as directory:
             run("SQLite", f"sqlite:///{Path(directory) / 'bench.db'}", Path(directory), args)

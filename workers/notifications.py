@@ -127,7 +127,7 @@ class NotificationWorker(Worker):
     def perform(self, session: Session, work: dict[str, Any]) -> dict[str, Any]:
         now = self.app.clock.now()
         message = render(work, self.directory, now)
-        attached = self.attach_required_records(session, work, message)
+        self.attach_required_records(session, work, message)  # covered by the payload's SHA-256
         payload = bytes(message)
         self.channel.deliver(message)
         params = work["params"]
@@ -138,7 +138,7 @@ class NotificationWorker(Worker):
             message_id=str(message["Message-ID"]), payload_sha256=hashlib.sha256(payload).hexdigest(),
             due_at=due, late=due is not None and now > due,
         ))
-        return _result(row) | {"attachments": attached}
+        return _result(row)
 
     def attach_required_records(self, session: Session, work: dict[str, Any], message: EmailMessage) -> list[str]:
         """A national overlay may ask for records with the notification (OOS-14: IGJ wants the risk analysis)."""

@@ -104,6 +104,32 @@ def period_counts(session: Session, product_code: str, periods: Sequence[Period]
     tally: dict[tuple[int, str], int] = {
         (period, outcome): count for period, outcome, count in session.execute(
             select(inner.c.period, inner.c.outcome, func.count()).group_by(inner.c.period, inner.c.outcome))}
+    return counts_from_tally(product_code, periods, tally, confidence_level)
+
+
+def tally_by_product(session: Session, periods: Sequence[Period]) -> dict[str, dict[tuple[int, str], int]]:
+    """Batches per product, period index and outcome: one GROUP BY (product, period, outcome) over the table."""
+    inner = (select(BatchRow.product_code.label("product"), _period_index(periods).label("period"),
+                    BatchRow.outcome.label("outcome"))
+             .where(BatchRow.outcome.in_(STATUSES), BatchRow.decided_at >= periods[0].start,
+                    BatchRow.decided_at < periods[-1].end).subquery())
+    tally: dict[str, dict[tuple[int, str], int]] = defaultdict(dict)
+    for product, period, outcome, count in session.execute(
+            select(inner.c.product, inner.c.period, inner.c.outcome, func.count())
+            .group_by(inner.c.product, inner.c.period, inner.c.outcome)):
+        tally[product][(period, outcome)] = count
+    return dict(sorted(tally.items()))
+
+
+def period_counts_by_product(session: Session, periods: Sequence[Period], confidence_level: float = 0.95
+                             ) -> dict[str, list[PeriodCounts]]:
+    """Every product's counts and rates (with Clopper–Pearson intervals) per period, from :func:`tally_by_product`."""
+    return {product: counts_from_tally(product, periods, found, confidence_level)
+            for product, found in tally_by_product(session, periods).items()}
+
+
+def counts_from_tally(product_code: str, periods: Sequence[Period], tally: dict[tuple[int, str], int],
+            confidence_level: float) -> list[PeriodCounts]:
     counts = []
     for index, period in enumerate(periods):
         released, administered, not_administered = (tally.get((index, status), 0) for status in STATUSES)

@@ -175,7 +175,7 @@ class SpecificationRow(Base):
 
 class BatchRow(Base):
     __tablename__ = "batches"
-    __table_args__ = (Index("ix_batches_product_decided", "product_code", "decided_at"),)
+    __table_args__ = (Index("ix_batches_product_decided", "product_code", "decided_at", "outcome"),)
     batch_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     product_code: Mapped[str] = mapped_column(ForeignKey("products.code"), index=True)
     manufactured_at: Mapped[datetime]

@@ -178,6 +178,10 @@ def test_the_analysis_in_sql_equals_the_pure_analysis_on_the_same_data(app: Oosp
         oos = review_data.oos_batches(uow.session, cat.CART19_AUTH, PERIODS[0].start, PERIODS[-1].end)
         streamed = review_data.stream_dataset(uow.session, spec, PERIODS, oos)  # type: ignore[arg-type]
     assert sql.counts == pure.counts
+    with app.uow() as uow:  # every product at once, one GROUP BY (product, period, outcome)
+        by_product = review_data.period_counts_by_product(uow.session, PERIODS)
+    assert by_product[cat.CART19_AUTH] == list(pure.counts)
+    assert sum(c.released for c in by_product[cat.CART_BCMA_IMP]) == len(bcma)
     assert [c.total for c in sql.counts] == [sum(p.contains(b.decided_at) for b in batches) for p in PERIODS]
     assert sql.rate_comparison == pure.rate_comparison
     assert sql.charts == pure.charts

@@ -75,7 +75,7 @@ def upgrade() -> None:
     with op.batch_alter_table('batches', schema=None) as batch_op:
         batch_op.add_column(sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('outcome', sa.String(length=30), nullable=True))
-        batch_op.create_index('ix_batches_product_decided', ['product_code', 'decided_at'], unique=False)
+        batch_op.create_index('ix_batches_product_decided', ['product_code', 'decided_at', 'outcome'], unique=False)
 
 
 
