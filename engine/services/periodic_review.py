@@ -43,6 +43,7 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import json
+import logging
 import os
 import re
 import tempfile
@@ -86,6 +87,8 @@ from engine.store.record_store import read_content, store_content
 
 if TYPE_CHECKING:
     from engine.bootstrap import Oospath
+
+log = logging.getLogger(__name__)
 
 PROCESS_KEY = "periodic_review"
 REPORT_TYPE = "periodic_review"
@@ -470,6 +473,9 @@ def start_due_reviews(session: Session, runtime: Runtime, settings: ReviewSettin
         return []
     period = latest_ended_period(settings.cycle, runtime.clock.now())
     if period is None:
+        return []
+    if definitions.latest_definition(session, PROCESS_KEY) is None:
+        log.warning("process '%s' is not deployed (oospath deploy): no periodic review started", PROCESS_KEY)
         return []
     started = []
     for code in reviewed_products(session):
