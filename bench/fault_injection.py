@@ -48,7 +48,7 @@ from sqlalchemy.exc import DBAPIError
 from engine.bootstrap import Oospath, bootstrap
 from engine.clock import FileClock
 from engine.domain import catalogue
-from engine.services import cases, catalog, instances, tasks
+from engine.services import cases, catalog
 from engine.services.audit_views import chain_intact
 from engine.services.errors import Conflict, ServiceError
 from engine.services.identity import Actor
@@ -59,11 +59,11 @@ from engine.store.models import CaseRow, Incident, NotificationRow, OutboxMessag
 from oospath.demo import (
     deploy_processes,
     put_agreement_in_force,
+    scripted_step,
     seed_catalogue,
-    upload_scripted_records,
     wait_until_settled,
 )
-from oospath.scenarios import EXCEPTIONAL_USE_REASON, PERSONAS, SCENARIOS, STEP_DURATION, form_data
+from oospath.scenarios import EXCEPTIONAL_USE_REASON, PERSONAS, SCENARIOS, STEP_DURATION
 from oospath.supervisor import Supervisor, command
 from workers.transport.rabbitmq import RabbitMqTransport, amqp_url
 from workers.transport.topology import Topology
@@ -279,19 +279,12 @@ def drive_round(app: Oospath, clock: FileClock, active: dict[str, DrivenCase], r
     rng.shuffle(order)
     for case_id, row in order:
         case = active[case_id]
-        persona = PERSONAS[row.role or "qa"]
         # The shared clock serves every case: each step moves it by its scripted duration / the window.
         clock.advance(STEP_DURATION.get(row.element_id, timedelta(hours=1)) / window)
         try:
-            if row.element_id not in case.uploaded:  # as oospath.demo.run_scenario: QA uploads first (OOS-16)
-                upload_scripted_records(app, case_id, row.element_id)
-                case.uploaded.add(row.element_id)
-            with app.uow() as uow:
-                seen = instances.instance_data(uow.session, app.runtime, row.instance_id)
-                tasks.complete_task(uow.session, app.runtime, row.id,
-                                    form_data(row.element_id, case.scenario, clock.now(), seen),
-                                    Actor(persona.user, frozenset({persona.role})))
-                uow.commit()
+            first_try = row.element_id not in case.uploaded  # QA uploads once, even if the step is retried
+            case.uploaded.add(row.element_id)
+            scripted_step(app, row, case.scenario, upload=first_try)
             driving.steps += 1
         except Conflict:
             driving.conflicts += 1  # a worker result changed the instance at the same time: next round

@@ -112,15 +112,8 @@ def run_scenario(
         if not ready:
             break
         task = ready[0]
-        persona = PERSONAS[task.role or "qa"]
         advance(STEP_DURATION.get(task.element_id, timedelta(hours=1)))
-        upload_scripted_records(app, case_id, task.element_id)
-        with app.uow() as uow:
-            seen = instances.instance_data(uow.session, app.runtime, task.instance_id)
-            tasks.complete_task(uow.session, app.runtime, task.id,
-                                form_data(task.element_id, scenario, app.clock.now(), seen),
-                                Actor(persona.user, frozenset({persona.role})))
-            uow.commit()
+        scripted_step(app, task, scenario)
         settle()
         if fire_due(app):  # the scheduler runs in-process in the demo
             settle()
@@ -129,6 +122,19 @@ def run_scenario(
         case = cases.get_case(uow.session, case_id)
         rows = uow.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.case_id == case_id))
     return DemoResult(case, rows or 0, steps)
+
+
+def scripted_step(app: Oospath, task: TaskRow, scenario: str, *, upload: bool = True) -> None:
+    """The persona of the task's role reads the task's data and completes it (QA uploads records first)."""
+    if upload and task.case_id:
+        upload_scripted_records(app, task.case_id, task.element_id)
+    persona = PERSONAS[task.role or "qa"]
+    with app.uow() as uow:
+        seen = tasks.task_data(uow.session, app.runtime, task)
+        tasks.complete_task(uow.session, app.runtime, task.id, form_data(task.element_id, scenario, app.clock.now(),
+                                                                         seen),
+                            Actor(persona.user, frozenset({persona.role})))
+        uow.commit()
 
 
 def upload_scripted_records(app: Oospath, case_id: str, element_id: str) -> None:

@@ -17,9 +17,9 @@ from engine.services import cases, evidence, instances
 from engine.services.identity import Actor
 from engine.services.scheduling import fire_due
 from engine.store.models import OutboxMessage
-from oospath.demo import upload_scripted_records
-from oospath.scenarios import EXCEPTIONAL_USE_REASON, PERSONAS, SCENARIOS, form_data
-from tests.integration.conftest import complete, ready_tasks
+from oospath.demo import scripted_step
+from oospath.scenarios import EXCEPTIONAL_USE_REASON, PERSONAS, SCENARIOS
+from tests.integration.conftest import ready_tasks
 from workers.embedded import EmbeddedMessaging
 from workers.inbound import CONTRACTS
 
@@ -41,9 +41,7 @@ def ready(app: Oospath, case_id: str, element_id: str) -> object:
 
 def act(app: Oospath, task: object) -> None:
     """The scripted actor of the task's role reads the task's data and completes it."""
-    upload_scripted_records(app, task.case_id, task.element_id)  # type: ignore[attr-defined]
-    data = form_data(task.element_id, "authorised", app.clock.now(), process_data(app, task))  # type: ignore[attr-defined]
-    complete(app, task.id, data, actor_for(task.role))  # type: ignore[attr-defined]
+    scripted_step(app, task, "authorised")  # type: ignore[arg-type]
 
 
 def drive_until(app: Oospath, messaging: EmbeddedMessaging, case_id: str, element_id: str) -> None:
