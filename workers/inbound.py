@@ -9,7 +9,6 @@ so a redelivery has no second effect.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from jsonschema import Draft202012Validator
 from sqlalchemy.orm import Session
 
 from engine.bootstrap import Oospath
-from engine.domain.specifications import BatchRecord, TestResult
 from engine.services import audit, cases, catalog
 from engine.services.audit import AuditEvent
 from engine.services.errors import RuleViolation
@@ -68,15 +66,7 @@ class InboundConsumer:
             uow.commit()
 
     def _batch_results(self, session: Session, _event: str, body: dict[str, Any]) -> tuple[str | None, str]:
-        data = body["batch"]
-        record = catalog.domain_call(lambda: BatchRecord(
-            batch_id=data["batch_id"], product_code=data["product_code"],
-            manufactured_at=datetime.fromisoformat(data["manufactured_at"].replace("Z", "+00:00")),
-            imported=data.get("imported", False), manufacturer=data["manufacturer"], importer=data.get("importer"),
-            mah=data.get("mah"), sponsor=data.get("sponsor"), treating_site=data["treating_site"],
-            treating_country=data["treating_country"],
-            results=tuple(TestResult(r["attribute"], r.get("value"), r.get("text"), r.get("unit"))
-                          for r in data["results"])))
+        record = catalog.batch_record_from_json(body["batch"])
         assessment = catalog.register_batch(session, self.app.clock, record, LIMS)
         if not assessment.out_of_specification or not assessment.product.cell_tissue_based:
             return None, record.batch_id

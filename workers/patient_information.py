@@ -50,12 +50,17 @@ def prepare(session: Session, at: Any, actor: Actor, work: dict[str, Any], recor
     context = work.get("context", {})
     info = render_patient_information(context["treating_country"], placeholders(session, context),
                                       templates_dir=templates_dir)
-    content = json.dumps({"language": info.language, "text": info.text, "readability": info.readability,
-                          "fallback_language": info.fallback}, ensure_ascii=False, indent=2).encode()
+    stored = {"language": info.language, "text": info.text, "readability": info.readability,
+              "fallback_language": info.fallback}
+    content = json.dumps(stored, ensure_ascii=False, indent=2).encode()
     digest = store_content(record_store, content)
     row = record_capture(session, at, actor, work, record_type="patient_information", sha256=digest,
                          media_type="application/json", size=len(content),
                          meta={"requirement": "OOS-18", "work_message_id": work["message_id"],
                                "language": info.language})
-    return {"record_id": row.id, "sha256": digest, "language": info.language, "readability": info.readability,
-            "fallback_language": info.fallback, "text": info.text}
+    return result(row, stored)
+
+
+def result(row: Any, stored: dict[str, Any]) -> dict[str, Any]:
+    """What the physician's task receives, the same when a redelivery re-reads the stored record."""
+    return {"record_id": row.id, "sha256": row.sha256, **stored}

@@ -59,10 +59,7 @@ class RecordsWorker(Worker):
         if row is None:
             return None
         if row.record_type == "patient_information":
-            stored = json.loads(read_content(self.root, row.sha256))
-            return {"record_id": row.id, "sha256": row.sha256, "language": stored["language"],
-                    "readability": stored["readability"], "fallback_language": stored["fallback_language"],
-                    "text": stored["text"]}
+            return patient_information.result(row, json.loads(read_content(self.root, row.sha256)))
         return _result(row)
 
 

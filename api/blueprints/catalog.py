@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, request
@@ -11,22 +10,11 @@ from api import schemas
 from api.app import container
 from api.identity import current_actor
 from api.util import iso, json_body
-from engine.domain.specifications import BatchRecord, Product, ProductKind, Specification, TestResult
+from engine.domain.specifications import Product, ProductKind, Specification
 from engine.services import catalog, pharmacovigilance, qp
-from engine.services.errors import ServiceError
 from engine.store.models import BatchRow, ProductRow, SpecificationRow
 
 bp = Blueprint("catalog", __name__, url_prefix="/api/v1")
-
-
-def _time(text: str, field: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ServiceError(f"{field}: '{text}' is not an ISO 8601 date-time") from exc
-    if value.tzinfo is None:
-        raise ServiceError(f"{field}: give a time zone (e.g. 'Z' or '+01:00'); GMP records store UTC")
-    return value
 
 
 def product_view(p: ProductRow) -> dict[str, Any]:
@@ -81,7 +69,7 @@ def list_specifications() -> dict[str, Any]:
 def add_specification() -> tuple[dict[str, Any], int]:
     app, actor, body = container(), current_actor(), json_body(schemas.SPECIFICATION)
     spec = catalog.domain_call(lambda: Specification(
-        body["product_code"], body["version"], _time(body["effective_from"], "effective_from"),
+        body["product_code"], body["version"], catalog.parse_time(body["effective_from"], "effective_from"),
         tuple(catalog.limit_from_json(item) for item in body["limits"])))
     with app.uow() as uow:
         row = catalog.add_specification(uow.session, app.clock, spec, actor)
@@ -100,14 +88,7 @@ def list_batches() -> dict[str, Any]:
 @bp.post("/batches")
 def register_batch() -> tuple[dict[str, Any], int]:
     app, actor, body = container(), current_actor(), json_body(schemas.BATCH)
-    record = catalog.domain_call(lambda: BatchRecord(
-        batch_id=body["batch_id"], product_code=body["product_code"],
-        manufactured_at=_time(body["manufactured_at"], "manufactured_at"), imported=body.get("imported", False),
-        manufacturer=body["manufacturer"], importer=body.get("importer"), mah=body.get("mah"),
-        sponsor=body.get("sponsor"), treating_site=body["treating_site"],
-        treating_country=body["treating_country"],
-        results=tuple(TestResult(r["attribute"], r.get("value"), r.get("text"), r.get("unit"))
-                      for r in body["results"])))
+    record = catalog.batch_record_from_json(body)
     with app.uow() as uow:
         assessment = catalog.register_batch(uow.session, app.clock, record, actor)
         uow.commit()

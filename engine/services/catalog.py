@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -71,6 +72,29 @@ def product_from_row(row: ProductRow) -> Product:
 def specification_from_row(row: SpecificationRow) -> Specification:
     return Specification(row.product_code, row.version, row.effective_from,
                          tuple(limit_from_json(item) for item in row.limits))
+
+
+def parse_time(text: str, field: str) -> datetime:
+    """An ISO 8601 time with its zone ('Z' accepted); GMP records store UTC, so a naive time is refused."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidData(f"{field}: '{text}' is not an ISO 8601 date-time") from exc
+    if value.tzinfo is None:
+        raise InvalidData(f"{field}: give a time zone (e.g. 'Z' or '+01:00'); GMP records store UTC")
+    return value
+
+
+def batch_record_from_json(data: dict[str, Any]) -> BatchRecord:
+    """A batch with its release results as the API and the LIMS contract send it (same shape in both)."""
+    return domain_call(lambda: BatchRecord(
+        batch_id=data["batch_id"], product_code=data["product_code"],
+        manufactured_at=parse_time(data["manufactured_at"], "manufactured_at"),
+        imported=data.get("imported", False), manufacturer=data["manufacturer"], importer=data.get("importer"),
+        mah=data.get("mah"), sponsor=data.get("sponsor"), treating_site=data["treating_site"],
+        treating_country=data["treating_country"],
+        results=tuple(TestResult(r["attribute"], r.get("value"), r.get("text"), r.get("unit"))
+                      for r in data["results"])))
 
 
 def domain_call(func: Any, *args: Any, **kwargs: Any) -> Any:
