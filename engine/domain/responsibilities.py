@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-DUTIES = ("treating_physician", "supervisory_authority", "national_competent_authority",
-          "sponsor_competent_authority", "ema_periodic_review")
 # Which role acts for a party when the agreement makes it responsible for a duty.
 PARTY_ROLES = {"manufacturer": "qa", "importer": "importer_qa", "mah": "mah_ra"}
 

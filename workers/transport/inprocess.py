@@ -81,9 +81,6 @@ class InProcessTransport:
         if self.on_dead_letter:
             self.on_dead_letter(dead)
 
-    def queued(self, kind: str) -> int:
-        return len(self._queues[kind])
-
     def dead_letters(self) -> list[DeadLetter]:
         return list(self._dead)
 
