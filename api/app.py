@@ -31,6 +31,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.get("SETTINGS") or Settings(), app.config.get("CLOCK")
     )
     app.extensions["oospath"] = container
+    _refuse_unsafe_identity(app, container.settings)
+    app.config["MAX_CONTENT_LENGTH"] = container.settings.max_request_bytes
     if app.config["DEPLOY_PROCESSES"]:
         from oospath.demo import deploy_processes
 
@@ -47,19 +49,28 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                 messaging.pump()
             return response
 
-    @app.before_request
-    def _require_identity() -> None:
-        """Every /api/v1 resource needs a (development) identity, except the OpenAPI document."""
-        from flask import request
+    from api import access
 
-        from api.identity import current_actor
-
-        if request.path.startswith("/api/v1/") and request.path != "/api/v1/openapi.json":
-            current_actor()
-
+    access.install(app)
     register_error_handlers(app)
     _register_blueprints(app)
     return app
+
+
+class UnsafeConfiguration(RuntimeError):
+    """The server refuses to start with a configuration that would void its controls."""
+
+
+def _refuse_unsafe_identity(app: Flask, settings: Settings) -> None:
+    mode = app.config.get("AUTH") or settings.auth_mode
+    if mode not in ("token", "dev-headers"):
+        raise UnsafeConfiguration(f"OOSPATH_AUTH={mode!r}: use 'token' (default) or 'dev-headers' (development)")
+    if mode == "dev-headers" and settings.environment == "production":
+        raise UnsafeConfiguration(
+            "OOSPATH_AUTH=dev-headers lets any caller claim any user and role: it is refused with "
+            "OOSPATH_ENV=production. Unset OOSPATH_AUTH (token authentication) and create users with "
+            "`oospath users add`.")
+    app.config["AUTH"] = mode
 
 
 def _is_write() -> bool:
@@ -69,9 +80,20 @@ def _is_write() -> bool:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from api.blueprints import cases, catalog, definitions, health, incidents, instances, openapi, reports, tasks
+    from api.blueprints import (
+        auth,
+        cases,
+        catalog,
+        definitions,
+        health,
+        incidents,
+        instances,
+        openapi,
+        reports,
+        tasks,
+    )
 
-    for module in (health, openapi, definitions, catalog, instances, cases, tasks, incidents, reports):
+    for module in (health, openapi, auth, definitions, catalog, instances, cases, tasks, incidents, reports):
         app.register_blueprint(module.bp)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 from typing import Any
 
 from flask import Flask, Response, json, request
@@ -17,7 +18,7 @@ PROBLEM = "application/problem+json"
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail,
-            "instance": request.path, **extra}
+            "instance": quote(request.path, safe="/-._~"), **extra}
     return Response(json.dumps(body), status=status, mimetype=PROBLEM)
 
 
@@ -25,10 +26,24 @@ class BadRequest(ServiceError):
     """Malformed request (not JSON, missing parameter)."""
 
 
+def _is_refusal(exc: ServiceError) -> bool:
+    """Refusals are audited (OOS-24): no identity, no permission, another organisation's resource, or a rule."""
+    from engine.services.access import NotShared
+
+    return exc.status in (401, 403, 429) or isinstance(exc, NotShared) or "requirement" in exc.extra
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def _service_error(exc: ServiceError) -> Response:
-        return problem(exc.status, exc.title, exc.detail, **exc.extra)
+        if _is_refusal(exc):
+            from api.access import audit_refusal
+
+            audit_refusal(exc.status, exc.detail, exc.extra.get("requirement"))
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        response = problem(exc.status, exc.title, exc.detail, **exc.extra)
+        response.headers.update(headers)
+        return response
 
     @app.errorhandler(BpmnLoadError)
     def _bpmn_error(exc: BpmnLoadError) -> Response:

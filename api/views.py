@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.util import iso
 from engine.store.models import AuditEntry, ProcessInstance, TaskRow, Timer
+
+
+def iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def task_view(t: TaskRow) -> dict[str, Any]:

@@ -15,7 +15,15 @@ with ``executemany`` (SQLite) or ``COPY`` (PostgreSQL). Then:
   the time of its phases; ``--tracemalloc`` adds a second, traced run (slower) for the
   peak of Python allocations;
 * the portfolio aggregation: counts per product, period and outcome over every batch of
-  the table in one ``GROUP BY`` (what a review of every product starts from).
+  the table in one ``GROUP BY`` (what a review of every product starts from);
+* the calibration of the default thresholds (``--section calibration`` runs only this, in
+  seconds): on a simulated stable CAR-T product (:mod:`engine.domain.signal_calibration`,
+  ``--reviews`` fixed-seed reviews) the share of reviews that open a CAPA by chance
+  (``false_alarm_rate``, with its Clopper–Pearson 95 % interval), and on the same product
+  with a shift the share of reviews that flag the shifted attribute (``detection_rates``,
+  ``detection_rate`` the lowest of them).
+
+The last line printed is one JSON object with the figures.
 
 The PostgreSQL run uses its own database (``--pg-url``, default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/oospath_bench``), dropped and created
@@ -27,6 +35,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
+import json
 import math
 import multiprocessing
 import resource
@@ -45,7 +54,8 @@ from sqlalchemy.engine import make_url
 from engine.bootstrap import Oospath, bootstrap
 from engine.clock import FrozenClock
 from engine.domain import catalogue as cat
-from engine.domain.trends import Period
+from engine.domain.signal_calibration import CALIBRATION_SEED, calibrate
+from engine.domain.trends import Period, Thresholds, clopper_pearson
 from engine.services import catalog, periodic_review, review_data
 from engine.services.identity import Actor
 from engine.settings import Settings
@@ -265,7 +275,29 @@ def portfolio(app: Oospath) -> tuple[float, float, int, int]:
         c.total for rows in counts.values() for c in rows)
 
 
-def run(label: str, url: str, directory: Path, args: argparse.Namespace) -> None:
+def calibration(args: argparse.Namespace) -> dict[str, Any]:
+    """False-alarm and detection rates of the default thresholds on simulated products (fixed seed)."""
+    started = time.perf_counter()
+    found = calibrate(Thresholds(), reviews=args.reviews, shifted_reviews=args.shifted_reviews,
+                      seed=args.calibration_seed)
+    elapsed = time.perf_counter() - started
+    low, high = clopper_pearson(round(found.false_alarm_rate * found.reviews), found.reviews)
+    print(f"calibration of the default thresholds: {found.reviews:,} reviews of a stable simulated CAR-T product, "
+          f"{args.shifted_reviews} per shift, seed {args.calibration_seed}, {elapsed:.1f} s")
+    print(f"  reviews opening a CAPA by chance: {100 * found.false_alarm_rate:.1f} % (95 % CI {100 * low:.1f}–"
+          f"{100 * high:.1f} %); by signal: " + ", ".join(f"{kind} {100 * rate:.1f} %" for kind, rate in
+                                                       found.false_alarms_by_signal.items()))
+    print(f"  reviews with a repeat failure (recurring OOS, escalated by OOS-23, not a chance signal): "
+          f"{100 * found.repeat_failure_rate:.1f} %")
+    for name, rate in found.detection_rates.items():
+        print(f"  shift flagged: {name}: {100 * rate:.1f} % of reviews")
+    return {"false_alarm_rate": found.false_alarm_rate, "false_alarm_rate_ci95": [round(low, 4), round(high, 4)],
+            "false_alarms_by_signal": found.false_alarms_by_signal, "repeat_failure_rate": found.repeat_failure_rate,
+            "detection_rate": found.detection_rate, "detection_rates": found.detection_rates,
+            "calibration_reviews": found.reviews, "calibration_seconds": round(elapsed, 2)}
+
+
+def run(label: str, url: str, directory: Path, args: argparse.Namespace) -> dict[str, Any]:
     app = bootstrap(Settings(var_dir=directory, database_url=url), FrozenClock(NOW))
     seed_products(app)
     add_products(app, args.products)
@@ -287,9 +319,14 @@ def run(label: str, url: str, directory: Path, args: argparse.Namespace) -> None
     print(f"    {summary['rows']:,} batches in its periods (review + {args.baseline} baseline), "
           f"{summary['signals']} signals; " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items()))
     print("    files: " + ", ".join(f"{fmt} {size / 1e6:.1f} MB" for fmt, size in summary["sizes"].items()))
+    figures = {"batches": count, "load_seconds": round(loaded, 2), "report_seconds": round(elapsed, 2),
+               "report_rss_mb": round(summary["rss_mb"]), "signals": summary["signals"],
+               "portfolio_group_by_seconds": round(group_by, 3)}
     if args.tracemalloc:
         _, _, peak, _ = report_in_child(url, directory, args.baseline, traced=True)
         print(f"    peak traced Python memory (tracemalloc, a second run): {peak / 1e6:.0f} MB")
+        figures["report_traced_peak_mb"] = round(peak / 1e6)
+    return figures
 
 
 def main(argv: list[str]) -> None:
@@ -302,15 +339,31 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/oospath_bench")
+    parser.add_argument("--section", choices=["all", "calibration", "database"], default="all")
+    parser.add_argument("--reviews", type=int, default=600, help="stable reviews simulated for the calibration")
+    parser.add_argument("--shifted-reviews", type=int, default=80, help="reviews simulated per shift")
+    parser.add_argument("--calibration-seed", type=int, default=CALIBRATION_SEED)
     args = parser.parse_args(argv)
+    result: dict[str, Any] = {"bench": "report"}
+    if args.section in ("all", "calibration"):
+        result.update(calibration(args))
+    if args.section in ("all", "database"):
+        result.update(database(args))
+    print(json.dumps(result, ensure_ascii=False))
+
+
+def database(args: argparse.Namespace) -> dict[str, Any]:
+    """The review and the portfolio aggregation over generated batch records, per backend."""
+    figures: dict[str, Any] = {}
     per_period = args.batches / (2 * args.years * args.products)
     print(f"periodic review benchmark: {args.batches:,} batches of {args.products} product(s) over {args.years} "
           f"years (~{math.floor(per_period):,} per product and six-month period), review {PERIOD.label} of {PRODUCT}")
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory(prefix="oospath-bench-report-") as directory:
-            run("SQLite", f"sqlite:///{Path(directory) / 'bench.db'}", Path(directory), args)
+            figures["sqlite"] = run("SQLite", f"sqlite:///{Path(directory) / 'bench.db'}", Path(directory), args)
     if args.backend in ("postgresql", "both"):
         url = fresh_postgresql(args.pg_url)
         if url is not None:
             with tempfile.TemporaryDirectory(prefix="oospath-bench-report-") as directory:
-                run("PostgreSQL", url, Path(directory), args)
+                figures["postgresql"] = run("PostgreSQL", url, Path(directory), args)
+    return figures

@@ -14,14 +14,36 @@ def _path(name: str, default: Path) -> Path:
     return Path(value) if value else default
 
 
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
 @dataclass(frozen=True)
 class Settings:
     var_dir: Path = field(default_factory=lambda: _path("OOSPATH_VAR_DIR", Path.cwd() / "var"))
     database_url: str = ""
     record_store: Path | None = None
     mail_outbox: Path | None = None
+    # OOS-24: the append-only anchor log of the audit chains' heads, kept outside the database.
+    audit_anchor_log: Path | None = None
     smtp_url: str | None = field(default_factory=lambda: os.environ.get("OOSPATH_SMTP_URL") or None)
     processes_dir: Path = field(default_factory=lambda: _path("OOSPATH_PROCESSES_DIR", REPO_ROOT / "processes"))
+    # Identity (OOS-24/25): "token" (default) or "dev-headers" (development and tests only).
+    auth_mode: str = field(default_factory=lambda: os.environ.get("OOSPATH_AUTH", "token"))
+    environment: str = field(default_factory=lambda: os.environ.get("OOSPATH_ENV", "development"))
+    token_lifetime_minutes: int = field(default_factory=lambda: _int("OOSPATH_TOKEN_LIFETIME_MINUTES", 480))
+    login_max_failures: int = field(default_factory=lambda: _int("OOSPATH_LOGIN_MAX_FAILURES", 5))
+    login_window_minutes: int = field(default_factory=lambda: _int("OOSPATH_LOGIN_WINDOW_MINUTES", 15))
+    # OIDC: tokens from this issuer are accepted; keys from a JWKS file or URL; claims mapped by a JSON file.
+    oidc_issuer: str | None = field(default_factory=lambda: os.environ.get("OOSPATH_OIDC_ISSUER") or None)
+    oidc_audience: str | None = field(default_factory=lambda: os.environ.get("OOSPATH_OIDC_AUDIENCE") or None)
+    oidc_jwks: str | None = field(default_factory=lambda: os.environ.get("OOSPATH_OIDC_JWKS") or None)
+    oidc_claims: str | None = field(default_factory=lambda: os.environ.get("OOSPATH_OIDC_CLAIMS") or None)
+    max_request_bytes: int = field(default_factory=lambda: _int("OOSPATH_MAX_REQUEST_BYTES", 4 * 1024 * 1024))
+    max_record_bytes: int = field(default_factory=lambda: _int("OOSPATH_MAX_RECORD_BYTES", 32 * 1024 * 1024))
+    # Plausible facts: a recorded time (supply, delivery, administration) may lie at most this far in the future.
+    future_tolerance_minutes: int = field(default_factory=lambda: _int("OOSPATH_FUTURE_TOLERANCE_MINUTES", 5))
 
     def __post_init__(self) -> None:
         # Derived defaults live under var_dir so one directory holds an embedded installation.
@@ -32,3 +54,6 @@ class Settings:
             object.__setattr__(self, "record_store", _path("OOSPATH_RECORD_STORE", self.var_dir / "records"))
         if self.mail_outbox is None:
             object.__setattr__(self, "mail_outbox", _path("OOSPATH_MAIL_OUTBOX", self.var_dir / "mail"))
+        if self.audit_anchor_log is None:
+            object.__setattr__(self, "audit_anchor_log",
+                               _path("OOSPATH_AUDIT_ANCHOR_LOG", self.var_dir / "audit-anchors.jsonl"))

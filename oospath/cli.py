@@ -27,10 +27,17 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def validate(paths: tuple[Path, ...]) -> None:
-    """Validate BPMN/DMN files (and form schemas); print file, line, element and reason of each problem."""
-    from engine.bpmn.loader import validate_paths
+    """Run deploy's checks on BPMN/DMN files (and form schemas), writing nothing.
 
-    problems = validate_paths(paths)
+    Prints file, line, element and reason of each problem (deploy would refuse the bundle)
+    and of each warning (deploy accepts it, e.g. a data store that is kept but not executed).
+    """
+    from engine.bpmn.loader import validate_bundle
+
+    validation = validate_bundle(paths)
+    problems = validation.problems
+    for warning in validation.warnings:
+        click.echo(str(warning), err=True)
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:
@@ -144,8 +151,13 @@ def relay(interval: float) -> None:
 def serve(host: str, port: int) -> None:
     """Serve the HTTP API (development server; put a WSGI server in front in production)."""
     from api import create_app
+    from api.app import UnsafeConfiguration
 
-    create_app().run(host=host, port=port)
+    try:
+        app = create_app()
+    except UnsafeConfiguration as refused:
+        raise click.ClickException(str(refused)) from refused
+    app.run(host=host, port=port)
 
 
 @main.command()
@@ -154,16 +166,25 @@ def serve(host: str, port: int) -> None:
 def scheduler(interval: float, once: bool) -> None:
     """Fire due BPMN timers (deadline escalations, overdue marking)."""
     from engine.bootstrap import bootstrap
+    from engine.services.audit_anchors import anchor_pass
     from engine.services.periodic_review import start_due
-    from engine.services.scheduling import fire_due
+    from engine.services.scheduling import messaging_embedded, scheduler_pass
 
     app = bootstrap()
+    deliver = None
+    if messaging_embedded():  # the alerts a timer raises leave with this pass, not at the API's next write
+        from workers.embedded import EmbeddedMessaging
+
+        deliver = EmbeddedMessaging(app).pump
     while True:
-        fired = fire_due(app)
+        fired = scheduler_pass(app, deliver)
         if fired:
             console.print(f"fired {fired} timer(s)")
         if reviews := start_due(app):  # the six-monthly periodic review (OOS-20)
             console.print(f"started {reviews} periodic review(s)")
+            if deliver is not None:
+                deliver()
+        anchor_pass(app)  # the audit chains' heads, outside the database (OOS-24)
         if once:
             return
         time.sleep(interval)
@@ -213,6 +234,16 @@ from oospath.cli_reports import import_group, report_group  # noqa: E402 (comman
 
 main.add_command(import_group)
 main.add_command(report_group)
+
+from oospath.cli_audit import audit_group, db_grant_app_role  # noqa: E402 (commands of oospath/cli_audit.py)
+
+main.add_command(audit_group)
+main.add_command(db_grant_app_role)
+
+from oospath.cli_accounts import orgs_group, users_group  # noqa: E402 (commands of oospath/cli_accounts.py)
+
+main.add_command(orgs_group)
+main.add_command(users_group)
 
 if __name__ == "__main__":
     main()

@@ -15,11 +15,13 @@ from sqlalchemy import func, select
 
 from engine.bootstrap import Oospath
 from engine.domain import catalogue
+from engine.domain import pathway_elements as pe
 from engine.services import cases, catalog, definitions, evidence, instances, tasks
 from engine.services.errors import Conflict
-from engine.services.identity import Actor
+from engine.services.identity import SYSTEM, Actor
 from engine.services.scheduling import fire_due
 from engine.store.models import AuditEntry, CaseRow, OutboxMessage, TaskRow
+from oospath.demo_people import credentials_of, seed_people
 from oospath.scenarios import (
     AGREEMENT_FORMS,
     EXCEPTIONAL_USE_REASON,
@@ -30,7 +32,7 @@ from oospath.scenarios import (
     form_data,
 )
 
-ADMIN = Actor("process.admin", frozenset({"admin"}))
+ADMIN = SYSTEM  # the installation: deploys the release's processes and seeds demo data
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,8 @@ def deploy_processes(app: Oospath, actor: Actor = ADMIN) -> None:
 
 
 def seed_catalogue(app: Oospath, actor: Actor = ADMIN) -> None:
-    """Demo products, specifications and batches; already present ones are left alone."""
+    """Demo products, specifications, batches, organisations and people; already present ones are left alone."""
+    seed_people(app)
     with app.uow() as uow:
         session = uow.session
         for product in catalogue.products():
@@ -73,7 +76,7 @@ def put_agreement_in_force(app: Oospath, settle: Callable[[], object] = lambda: 
     """Run the ``written_agreement`` process with scripted signatories (OOS-15); returns its instance id."""
     starter = Actor(PERSONAS["qa"].user, frozenset({"qa"}))
     with app.uow() as uow:
-        instance = instances.start_instance(uow.session, app.runtime, "written_agreement", {}, starter)
+        instance = instances.start_instance(uow.session, app.runtime, pe.WRITTEN_AGREEMENT, {}, starter)
         uow.commit()
         instance_id = instance.id
     settle()
@@ -86,7 +89,8 @@ def put_agreement_in_force(app: Oospath, settle: Callable[[], object] = lambda: 
         persona = PERSONAS[task.role or "qa"]
         with app.uow() as uow:
             tasks.complete_task(uow.session, app.runtime, task.id, AGREEMENT_FORMS[task.element_id],
-                                Actor(persona.user, frozenset({persona.role})))
+                                Actor(persona.user, frozenset({persona.role})),
+                                signature=credentials_of(persona.user))
             uow.commit()
         settle()
 
@@ -133,7 +137,7 @@ def scripted_step(app: Oospath, task: TaskRow, scenario: str, *, upload: bool = 
         seen = tasks.task_data(uow.session, app.runtime, task)
         tasks.complete_task(uow.session, app.runtime, task.id, form_data(task.element_id, scenario, app.clock.now(),
                                                                          seen),
-                            Actor(persona.user, frozenset({persona.role})))
+                            Actor(persona.user, frozenset({persona.role})), signature=credentials_of(persona.user))
         uow.commit()
 
 

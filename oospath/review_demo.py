@@ -46,6 +46,7 @@ from engine.services.identity import Actor
 from engine.settings import Settings
 from engine.store.models import PeriodicReportRow, ProcessInstance
 from oospath.demo import ADMIN, deploy_processes
+from oospath.demo_people import credentials_of, seed_people
 from workers.embedded import EmbeddedMessaging
 
 REVIEW_PERSONAS = {
@@ -127,7 +128,9 @@ def work_review(app: Oospath, instance_id: str, settle: Callable[[], object],
         with app.uow() as uow:
             data = instances.instance_data(uow.session, app.runtime, instance_id)
             form = review_form_data(task.element_id, app.clock.now(), data, rounds)
-            tasks.complete_task(uow.session, app.runtime, task.id, form, REVIEW_PERSONAS[task.role or "qa"])
+            persona = REVIEW_PERSONAS[task.role or "qa"]
+            tasks.complete_task(uow.session, app.runtime, task.id, form, persona,
+                                signature=credentials_of(persona.user))
             uow.commit()
         rounds += task.element_id == "record_ema_questions"
         done.append(task.element_id)
@@ -136,7 +139,8 @@ def work_review(app: Oospath, instance_id: str, settle: Callable[[], object],
 
 
 def seed_products(app: Oospath) -> None:
-    """The demo products and specification versions (the batches come from the LIMS export)."""
+    """The demo products and specification versions (the batches come from the LIMS export), and its people."""
+    seed_people(app)
     with app.uow() as uow:
         for product in catalogue.products():
             try:

@@ -9,6 +9,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from engine.bootstrap import Oospath
+from engine.domain import pathway_elements as pe
 from engine.services import audit_views, cases, evidence, instances
 from engine.store.models import CaseRow
 
@@ -33,7 +34,7 @@ def print_timeline(console: Console, app: Oospath, case_id: str) -> None:
 def deadline_lines(session: Session, case: CaseRow) -> list[str]:
     """OOS-13 in one sentence: when the Supervisory Authority was told, against the 48 h limit."""
     timers = {t.element_id: t for t in instances.timers_of(session, case.instance_id)}
-    overdue = timers.get("sa_deadline_overdue")
+    overdue = timers.get(pe.SA_DEADLINE_OVERDUE)
     told = [n for n in evidence.notifications_of_case(session, case.id)
             if n.party == "supervisory_authority" and n.requirement == "OOS-13"]
     if overdue is None or not told:

@@ -1,28 +1,31 @@
 """Shared fixtures: a migrated database per test (SQLite always, PostgreSQL when configured).
 
 Set OOSPATH_TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)
-to run every database test on PostgreSQL as well. A configured service that is not
+to run every database test on PostgreSQL as well: migrated as that URL's user (the owner),
+the application then runs as a login role that owns no table (see README, "Production
+database roles"). A configured service that is not
 reachable fails the run (never a silent skip; CI sets CI=true and the URL).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from engine.bootstrap import Oospath, bootstrap
 from engine.clock import FrozenClock
 from engine.settings import Settings
 from engine.store.db import make_engine, upgrade
 from engine.store.models import Base
+from engine.store.roles import grant_app_role
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 PG_URL = os.environ.get("OOSPATH_TEST_DATABASE_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -45,8 +48,16 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def app_role_url(owner_url: str) -> str:
+    """The application's login role for this test database: it owns no table (OOS-24, README)."""
+    url = make_url(owner_url)
+    role = re.sub(r"[^a-z0-9_]", "_", f"{url.database}_app".lower())
+    return url.set(username=role, password="app").render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def postgres_ready() -> str:
+    """Migrated as the owner (PG_URL's user); returns the URL of the app role the application runs as."""
     assert PG_URL is not None
     try:
         engine = make_engine(PG_URL)
@@ -54,17 +65,22 @@ def postgres_ready() -> str:
             conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
         upgrade(engine)
+        app_url = make_url(app_role_url(PG_URL))
+        with engine.begin() as conn:
+            grant_app_role(conn, str(app_url.username), app_url.password)
         engine.dispose()
     except Exception as exc:
         service_unavailable(f"PostgreSQL at {PG_URL} ({type(exc).__name__}: {exc}); "
                             "unset OOSPATH_TEST_DATABASE_URL to test on SQLite only")
-    return PG_URL
+    return app_role_url(PG_URL)
 
 
 def _truncate_all(url: str) -> None:
+    """As the owner, with triggers off for this transaction: the append-only tables refuse TRUNCATE otherwise."""
     engine = make_engine(url)
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
@@ -77,8 +93,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
         yield f"sqlite:///{path}"
         return
     url = request.getfixturevalue("postgres_ready")
-    _truncate_all(url)
+    assert PG_URL is not None
+    _truncate_all(PG_URL)
     yield url
+
+
+@pytest.fixture
+def database_owner_url(database_url: str) -> str:
+    """The privileged URL of the same database (the owner on PostgreSQL): for tests that play an intruder."""
+    return PG_URL if PG_URL is not None and database_url.startswith("postgresql") else database_url
 
 
 @pytest.fixture

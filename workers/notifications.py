@@ -99,6 +99,11 @@ def render(work: dict[str, Any], directory: dict[str, dict[str, str]], now: date
         f"Deadline served: {DEADLINES.get(requirement or '', 'as stated in the case')}"
         + (f" (due {due:%Y-%m-%d %H:%M} UTC)" if due else ""),
     ]
+    signed = [value for key, value in sorted(context.items()) if key.startswith("signature__")]
+    if signed:
+        lines += ["", "Signed decisions (OOS-24, 21 CFR 11.50):"]
+        lines += [f"  - {sig['statement']}: {sig['printed_name']}, {sig['signed_at']} UTC, "
+                  f"meaning '{sig['meaning']}', SHA-256 {sig['sha256']}" for sig in signed]
     if late:
         lines.append(f"THIS NOTIFICATION IS LATE: it was due {due:%Y-%m-%d %H:%M} UTC and is sent "
                      f"{now:%Y-%m-%d %H:%M} UTC.")

@@ -2,7 +2,9 @@
 
 At-least-once: a crash between the broker's confirmation and the commit republishes
 the batch; consumers are idempotent by message id. Rows are locked with SKIP LOCKED
-on PostgreSQL so several relays can run.
+on PostgreSQL so several relays can run. The transport declares the exchanges and
+queues before its first publish, so a relay started on a fresh broker does not depend
+on a worker having declared them.
 """
 
 from __future__ import annotations

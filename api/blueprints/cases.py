@@ -6,15 +6,16 @@ import base64
 import binascii
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 
-from api import schemas
+from api.access import current_actor, current_body
 from api.app import container
+from api.declarations import CASE_ROLES, Param, declare, roles
 from api.errors import BadRequest
-from api.identity import current_actor
-from api.util import iso, json_body
-from api.views import audit_view, task_view, timer_view
+from api.views import audit_view, iso, task_view, timer_view
 from engine.services import (
+    access,
+    audit_anchors,
     audit_views,
     cases,
     deadlines,
@@ -23,29 +24,48 @@ from engine.services import (
     instances,
     pathway_rules,
     risk_evaluations,
+    signatures,
     tasks,
 )
-from engine.services.errors import Forbidden
+from engine.store.record_store import read_content
 
 bp = Blueprint("cases", __name__, url_prefix="/api/v1/cases")
+CASE_ID = {"case_id": Param("case id (UUID) or case reference (e.g. OOS-2026-0001)")}
+AUDIT_ROLES = ("qa", "auditor")
 
 
 @bp.get("")
+@declare("listCases", "cases", "OOS cases of the caller's organisation", policy=roles(*CASE_ROLES),
+         ok={"200": ("Cases the caller's organisation is party to, newest first (OOS-25)", "CaseList")},
+         query={"status": Param("only cases in this status", {"enum": ["open", "closed"]})})
 def list_cases() -> dict[str, Any]:
+    actor = current_actor()
     with container().uow() as uow:
-        return {"items": [cases.case_summary(c) for c in cases.list_cases(uow.session, request.args.get("status"))]}
+        rows = cases.list_cases(uow.session, request.args.get("status"), actor=actor)
+        return {"items": [cases.case_summary(c) for c in rows]}
 
 
 @bp.post("")
+@declare("openCase", "cases", "Open an OOS case for a batch", policy=roles("qa"),
+         ok={"201": ("Opened; the first tasks are the investigation and risk evaluation (OOS-10)", "CaseOpened")},
+         errors=("400", "404", "409"), body="CaseOpen",
+         description="Refused with 422 naming the rule when the batch is within specification (OOS-01) or the "
+                     "product is not cell/tissue-based (OOS-02); 409 when the batch already has an open case. "
+                     "Only QA of an organisation party to the batch (OOS-25).")
 def open_case() -> tuple[dict[str, Any], int]:
-    app, actor, body = container(), current_actor(), json_body(schemas.CASE_OPEN)
+    app, actor, body = container(), current_actor(), current_body()
     with app.uow() as uow:
+        access.check_batch(uow.session, actor, body["batch_id"])
         case = cases.open_case(uow.session, app.runtime, body["batch_id"], body["exceptional_use_reason"], actor)
         uow.commit()
         return cases.case_summary(case) | {"links": {"self": f"/api/v1/cases/{case.id}"}}, 201
 
 
 @bp.get("/<case_id>")
+@declare("getCase", "cases", "A case with findings, parties, tasks, deadlines, notifications and records",
+         policy=roles(*CASE_ROLES, scope="case"), ok={"200": ("The case", "CaseDetail")}, path=CASE_ID,
+         description="OOS-13: deadlines are visible; OOS-16: records captured for the case; OOS-24: signature "
+                     "manifestations of the case's signed decisions.")
 def get_case(case_id: str) -> dict[str, Any]:
     with container().uow() as uow:
         session = uow.session
@@ -59,7 +79,7 @@ def get_case(case_id: str) -> dict[str, Any]:
             "open_tasks": [task_view(t) for t in tasks.list_tasks(session, case_id=case.id)],
             "waiting_for_workers": [task_view(t) for t in tasks.list_tasks(session, case_id=case.id,
                                                                             state="waiting", kind="service")],
-            "deadlines": deadlines.case_deadlines(session, case),
+            "deadlines": deadlines.case_deadlines(session, case, container().clock.now()),
             "timers": [timer_view(t) for t in instances.timers_of(session, instance.id)],
             "notifications": [
                 {"party": n.party, "recipient": n.recipient, "subject": n.subject, "requirement": n.requirement,
@@ -76,39 +96,51 @@ def get_case(case_id: str) -> dict[str, Any]:
             "incidents": [{"id": i.id, "status": i.status, "error": i.error, "routing_key": i.routing_key,
                            "created_at": iso(i.created_at)}
                           for i in incidents.list_incidents(session, case_id=case.id)],
+            "signatures": [signatures.manifestation(s)
+                           for s in signatures.signatures_of_case(session, case.id, case.instance_id)],
             "links": {"self": f"/api/v1/cases/{case.id}", "audit": f"/api/v1/cases/{case.id}/audit"},
         })
         return view
 
 
 @bp.get("/<case_id>/audit")
+@declare("getCaseAudit", "cases", "The case's audit trail with its hash-chain check",
+         policy=roles(*AUDIT_ROLES, scope="case"),
+         ok={"200": ("Every attributable action of the case (OOS-24)", "AuditTrail")}, path=CASE_ID)
 def case_audit(case_id: str) -> dict[str, Any]:
     with container().uow() as uow:
         case = cases.get_case(uow.session, case_id)
         entries = audit_views.case_trail(uow.session, case.id)
-        broken = audit_views.chain_intact(uow.session, case.instance_id)
-        return {"case_id": case.id, "reference": case.reference, "chain_intact": not broken,
-                "broken_rows": broken, "items": [audit_view(e) for e in entries]}
+        verified = audit_anchors.verify_case_chain(uow.session, container().settings.audit_anchor_log, case)
+        return {"case_id": case.id, "reference": case.reference, "chain_intact": verified.intact,
+                "broken_rows": verified.broken_rows, "verification": verified.summary(),
+                "breaks": [str(b) for b in verified.breaks], "items": [audit_view(e) for e in entries]}
 
 
 @bp.post("/<case_id>/records")
+@declare("uploadCaseRecord", "cases", "Upload a record the case must keep (OOS-16)",
+         policy=roles("qa", scope="case"),
+         ok={"201": ("Stored content-addressed by SHA-256, never overwritten (OOS-17)", "Record")},
+         errors=("400", "413"), body="RecordUpload", body_alternatives={"multipart/form-data": "RecordMultipart"},
+         path=CASE_ID, size_limit="max_record_bytes",
+         description="QA uploads the batch manufacture record, testing records and transport/storage records; the "
+                     "case cannot close while any of the six required records is missing. At most "
+                     "OOSPATH_MAX_RECORD_BYTES (default 32 MiB) per request (413 beyond).")
 def upload_record(case_id: str) -> tuple[dict[str, Any], int]:
-    """QA uploads a document the case must keep (OOS-16): multipart ``file`` + ``record_type``, or JSON with
-    ``content_base64``."""
     app, actor = container(), current_actor()
-    if not actor.has_role("qa"):
-        raise Forbidden("OOS-25: records are uploaded by the manufacturer's QA (role qa)")
     if request.files:
+        if "file" not in request.files:
+            raise BadRequest("multipart upload: send the document as the part named 'file'")
         upload = request.files["file"]
         record_type, filename = request.form.get("record_type", ""), upload.filename or "document"
         media_type, content = upload.mimetype or "application/octet-stream", upload.read()
     else:
-        body = json_body(schemas.RECORD_UPLOAD)
+        body = current_body()
         record_type, filename = body["record_type"], body["filename"]
         media_type = body.get("media_type", "application/octet-stream")
         try:
             content = base64.b64decode(body["content_base64"], validate=True)
-        except binascii.Error as exc:
+        except (binascii.Error, ValueError) as exc:
             raise BadRequest(f"content_base64 is not valid base64: {exc}") from exc
     with app.uow() as uow:
         case = cases.get_case(uow.session, case_id)
@@ -122,6 +154,10 @@ def upload_record(case_id: str) -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/<case_id>/risk-evaluations")
+@declare("listRiskEvaluations", "cases", "Versions of the case's risk evaluation, optionally a diff",
+         policy=roles("qa", "physician", "qp", "mah_ra", "sponsor", "auditor", scope="case"),
+         ok={"200": ("Every version with its SHA-256 (OOS-05, OOS-06)", "RiskEvaluationVersions")}, path=CASE_ID,
+         query={"diff": Param("two versions to compare, e.g. 1,2", {"type": "string", "pattern": "^[0-9]+,[0-9]+$"})})
 def list_risk_evaluations(case_id: str) -> dict[str, Any]:
     """Every version of the case's ICH Q9 risk evaluation (OOS-05); ``?diff=1,2`` compares two versions."""
     with container().uow() as uow:
@@ -136,13 +172,39 @@ def list_risk_evaluations(case_id: str) -> dict[str, Any]:
 
 
 @bp.post("/<case_id>/risk-evaluations")
+@declare("reviseRiskEvaluation", "cases", "Revise the risk evaluation (QA)", policy=roles("qa", scope="case"),
+         ok={"201": ("The new version", "RiskEvaluationVersion")}, errors=("400", "409"),
+         body="RiskEvaluationRevision", path=CASE_ID,
+         description="A new version with its SHA-256, signed: `signature` carries the password re-entered (OOS-24). "
+                     "A physician's request made on an earlier version is void: the case returns to the physician's "
+                     "decision (OOS-06). Refused after supply.")
 def revise_risk_evaluation(case_id: str) -> tuple[dict[str, Any], int]:
-    """QA revises the risk evaluation; a physician's request on an earlier version is void (OOS-05, OOS-06)."""
     app, actor = container(), current_actor()
-    body = json_body(schemas.RISK_EVALUATION_REVISION)
+    body = dict(current_body())
+    given = body.pop("signature", None) or {}
+    credentials = signatures.Credentials(given.get("username"), given.get("password")) if given else None
     with app.uow() as uow:
-        evaluation = risk_evaluations.revise_risk_evaluation(uow.session, app.runtime, case_id, body, actor)
+        evaluation = risk_evaluations.revise_risk_evaluation(uow.session, app.runtime, case_id, body, actor,
+                                                             signature=credentials)
         uow.commit()
         return {"version": evaluation.version, "sha256": evaluation.sha256, "author": evaluation.author,
                 "approved_by": evaluation.approved_by, "created_at": iso(evaluation.created_at),
                 "content": evaluation.content}, 201
+
+
+@bp.get("/<case_id>/records/<sha256>")
+@declare("downloadCaseRecord", "cases", "Download a record captured for the case (OOS-16, OOS-17)",
+         policy=roles("qa", "qp", "mah_ra", "sponsor", "auditor", scope="case"),
+         ok={"200": ("The record's bytes exactly as captured; their SHA-256 is the path's", {
+             "type": "string", "contentMediaType": "application/octet-stream"})},
+         media_type="application/octet-stream",
+         path={**CASE_ID, "sha256": Param("SHA-256 of the record", {"type": "string", "pattern": "^[0-9a-f]{64}$"})})
+def download_record(case_id: str, sha256: str) -> Response:
+    app = container()
+    with app.uow() as uow:
+        case = cases.get_case(uow.session, case_id)
+        record = evidence.record_of_case(uow.session, case.id, sha256)
+        assert app.settings.record_store is not None
+        content = read_content(app.settings.record_store, record.sha256)
+    return Response(content, mimetype=record.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{record.record_type}-{sha256[:12]}"'})

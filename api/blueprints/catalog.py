@@ -6,15 +6,18 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from api import schemas
+from api.access import current_actor, current_body
 from api.app import container
-from api.identity import current_actor
-from api.util import iso, json_body
+from api.declarations import Param, declare, roles
+from api.response_schemas import BATCH_STATUSES
+from api.views import iso
 from engine.domain.specifications import Product, ProductKind, Specification
-from engine.services import catalog, pharmacovigilance, qp
+from engine.services import access, catalog, pharmacovigilance, qp
 from engine.store.models import BatchRow, ProductRow, SpecificationRow
 
 bp = Blueprint("catalog", __name__, url_prefix="/api/v1")
+CATALOGUE_READERS = ("qa", "qp", "mah_ra", "importer_qa", "auditor")
+BATCH_ID = {"batch_id": Param("batch id, e.g. CART19-25-0102")}
 
 
 def product_view(p: ProductRow) -> dict[str, Any]:
@@ -42,14 +45,19 @@ def batch_view(assessment: catalog.BatchAssessment) -> dict[str, Any]:
 
 
 @bp.get("/products")
+@declare("listProducts", "catalogue", "Products", policy=roles(*CATALOGUE_READERS),
+         ok={"200": ("Products by code", "ProductList")})
 def list_products() -> dict[str, Any]:
     with container().uow() as uow:
         return {"items": [product_view(p) for p in catalog.list_products(uow.session)]}
 
 
 @bp.post("/products")
+@declare("addProduct", "catalogue", "Add a product", policy=roles("qa"), ok={"201": ("Created", "ProductView")},
+         errors=("400", "409"), body="Product",
+         description="OOS-02: only cell/tissue-based products can enter the pathway. Role qa (OOS-25).")
 def add_product() -> tuple[dict[str, Any], int]:
-    app, actor, body = container(), current_actor(), json_body(schemas.PRODUCT)
+    app, actor, body = container(), current_actor(), current_body()
     product = Product(body["code"], body["name"], ProductKind(body["kind"]), body["cell_tissue_based"],
                       body.get("atmp_class", "CTGTP"))
     with app.uow() as uow:
@@ -59,6 +67,9 @@ def add_product() -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/specifications")
+@declare("listSpecifications", "catalogue", "Specification versions", policy=roles(*CATALOGUE_READERS),
+         ok={"200": ("Versions by product and version", "SpecificationList")},
+         query={"product_code": Param("only this product's versions")})
 def list_specifications() -> dict[str, Any]:
     with container().uow() as uow:
         rows = catalog.list_specifications(uow.session, request.args.get("product_code"))
@@ -66,8 +77,11 @@ def list_specifications() -> dict[str, Any]:
 
 
 @bp.post("/specifications")
+@declare("addSpecification", "catalogue", "Approve a specification version", policy=roles("qa"),
+         ok={"201": ("Created", "SpecificationView")}, errors=("400", "404", "409"), body="Specification",
+         description="OOS-01: approved versions are never changed; add the next version instead. Role qa (OOS-25).")
 def add_specification() -> tuple[dict[str, Any], int]:
-    app, actor, body = container(), current_actor(), json_body(schemas.SPECIFICATION)
+    app, actor, body = container(), current_actor(), current_body()
     spec = catalog.domain_call(lambda: Specification(
         body["product_code"], body["version"], catalog.parse_time(body["effective_from"], "effective_from"),
         tuple(catalog.limit_from_json(item) for item in body["limits"])))
@@ -78,16 +92,26 @@ def add_specification() -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/batches")
+@declare("listBatches", "catalogue", "Batches of the caller's organisation", policy=roles(*CATALOGUE_READERS),
+         ok={"200": ("Batches the caller's organisation is party to, newest first (OOS-25)", "BatchList")},
+         query={"status": Param("only batches in this status", {"enum": BATCH_STATUSES})})
 def list_batches() -> dict[str, Any]:
+    actor = current_actor()
     with container().uow() as uow:
-        rows = catalog.list_batches(uow.session, request.args.get("status"))
+        rows = [b for b in catalog.list_batches(uow.session, request.args.get("status"))
+                if access.batch_shared(actor, b)]
         return {"items": [{"batch_id": b.batch_id, "product_code": b.product_code, "status": b.status,
                            "manufactured_at": iso(b.manufactured_at)} for b in rows]}
 
 
 @bp.post("/batches")
+@declare("registerBatch", "catalogue", "Register a batch with its release results", policy=roles("qa"),
+         ok={"201": ("Registered and assessed against the specification in force", "BatchView")},
+         errors=("400", "404", "409"), body="Batch",
+         description="OOS-01: the results are judged against the specification version in force at manufacture; "
+                     "units must match exactly (a mismatch is 422). Role qa (OOS-25).")
 def register_batch() -> tuple[dict[str, Any], int]:
-    app, actor, body = container(), current_actor(), json_body(schemas.BATCH)
+    app, actor, body = container(), current_actor(), current_body()
     record = catalog.batch_record_from_json(body)
     with app.uow() as uow:
         assessment = catalog.register_batch(uow.session, app.clock, record, actor)
@@ -96,12 +120,20 @@ def register_batch() -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/batches/<batch_id>")
+@declare("getBatch", "catalogue", "A batch assessed against its specification",
+         policy=roles(*CATALOGUE_READERS, scope="batch"),
+         ok={"200": ("The batch, its results and OOS findings", "BatchView")}, errors=("422",), path=BATCH_ID)
 def get_batch(batch_id: str) -> dict[str, Any]:
     with container().uow() as uow:
         return batch_view(catalog.assess_batch(uow.session, batch_id))
 
 
 @bp.post("/batches/<batch_id>/certification")
+@declare("certifyBatch", "catalogue", "QP certification of a batch", policy=roles("qp", scope="batch"),
+         ok={"200": ("Certified (a batch within specification)", "Certification")}, errors=("404", "422"),
+         path=BATCH_ID,
+         description="OOS-08: refused with a problem naming OOS-08 for any batch with an OOS case; the attempt is "
+                     "recorded in the audit trail.")
 def certify(batch_id: str) -> dict[str, Any]:
     """QP certification; refused for any batch with an OOS case, and the attempt is audited (OOS-08)."""
     app = container()
@@ -109,8 +141,18 @@ def certify(batch_id: str) -> dict[str, Any]:
     return {"batch_id": batch.batch_id, "status": batch.status}
 
 
+PV_KEYS = ("pv_case_reference", "patient_pseudonym", "chain_of_identity_id", "case_id", "batch_id")
+
+
 @bp.get("/pharmacovigilance/administrations")
+@declare("findAdministrations", "pharmacovigilance", "Find administered OOS doses",
+         policy=roles("qa", "mah_ra", "physician", "sponsor", "auditor"),
+         ok={"200": ("Matching administrations with their OOS decision and PV reference", "AdministrationList")},
+         query={key: Param(f"match on {key}") for key in PV_KEYS},
+         description="OOS-19: from a PV reference, patient pseudonym, chain-of-identity id, case or batch to the "
+                     "others; only cases the caller's organisation is party to (OOS-25).")
 def administrations() -> dict[str, Any]:
-    """OOS-19: from a PV reference, patient pseudonym, chain-of-identity id, case or batch to the others."""
+    actor = current_actor()
     with container().uow() as uow:
-        return {"items": pharmacovigilance.find_administrations(uow.session, **request.args.to_dict())}
+        found = pharmacovigilance.find_administrations(uow.session, **request.args.to_dict())
+        return {"items": [a for a in found if access.case_shared(uow.session, actor, a["case_id"])]}

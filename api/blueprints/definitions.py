@@ -6,19 +6,25 @@ from typing import Any
 
 from flask import Blueprint, request
 
+from api.access import current_actor, current_body
 from api.app import container
+from api.declarations import Param, declare, roles
 from api.errors import BadRequest
-from api.identity import current_actor
-from api.util import iso
-from engine.services import definitions
+from api.views import iso
+from engine.bpmn.xml_safety import declared_bytes
+from engine.services import definitions, signatures
 from engine.store.models import ProcessDefinition
 
 bp = Blueprint("definitions", __name__, url_prefix="/api/v1/process-definitions")
+READERS = ("process_designer", "qa", "auditor")
+VERSION = {"key": Param("process definition key, e.g. oos_case"),
+           "version": Param("version number", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1})}
 
 
 def definition_view(d: ProcessDefinition, created: bool | None = None) -> dict[str, Any]:
     view = {"key": d.key, "version": d.version, "name": d.name, "sha256": d.content_sha256,
-            "deployed_at": iso(d.deployed_at), "deployed_by": d.deployed_by,
+            "deployed_at": iso(d.deployed_at), "deployed_by": d.deployed_by, "status": d.status,
+            "approved_by": d.approved_by, "approved_at": iso(d.approved_at),
             "links": {"self": f"/api/v1/process-definitions/{d.key}/versions/{d.version}"}}
     if created is not None:
         view["created"] = created
@@ -26,6 +32,8 @@ def definition_view(d: ProcessDefinition, created: bool | None = None) -> dict[s
 
 
 @bp.get("")
+@declare("listProcessDefinitions", "process definitions", "Every deployed version", policy=roles(*READERS),
+         ok={"200": ("Definitions by key and version", "DefinitionList")})
 def list_definitions() -> dict[str, Any]:
     with container().uow() as uow:
         return {"items": [definition_view(d) for d in definitions.list_definitions(uow.session)]}
@@ -34,14 +42,25 @@ def list_definitions() -> dict[str, Any]:
 def _uploaded_files() -> dict[str, bytes]:
     if request.files:
         return {f.filename or name: f.read() for name, f in request.files.items(multi=True)}
-    body = request.get_json(silent=True)
-    if isinstance(body, dict) and isinstance(body.get("files"), dict):
-        return {name: str(content).encode() for name, content in body["files"].items()}
+    body = current_body()
+    if isinstance(body.get("files"), dict):
+        return {name: declared_bytes(str(content)) for name, content in body["files"].items()}
     raise BadRequest("upload the BPMN/DMN/form files as multipart/form-data, "
                      "or JSON {\"files\": {\"name.bpmn\": \"<xml>\"}}")
 
 
 @bp.post("")
+@declare("deployProcessDefinitions", "process definitions", "Deploy a BPMN/DMN/form bundle",
+         policy=roles("process_designer"),
+         ok={"200": ("Unchanged: identical content is already deployed (`created` false)", "DefinitionList"),
+             "201": ("A new version of at least one process, awaiting QA approval (`created` true)",
+                     "DefinitionList")},
+         errors=("400", "413"), body="DeploymentFiles", size_limit="max_record_bytes",
+         body_alternatives={"multipart/form-data": "DeploymentMultipart"},
+         description="Role process_designer (OOS-25). The bundle is validated as a whole before anything is stored; "
+                     "a refused bundle leaves the deployed definitions unchanged and the 422 problem lists every "
+                     "problem with file, line and element id. A new version starts no instance until a QA user "
+                     "approves it with an electronic signature (OOS-24).")
 def deploy() -> tuple[dict[str, Any], int]:
     app, actor = container(), current_actor()
     files = _uploaded_files()
@@ -53,6 +72,10 @@ def deploy() -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/<key>/versions/<int:version>")
+@declare("getProcessDefinitionVersion", "process definitions", "One version with its files and elements",
+         policy=roles(*READERS),
+         ok={"200": ("The version, its BPMN/DMN/form files and element metadata", "DefinitionVersion")},
+         errors=("404",), path=VERSION)
 def get_version(key: str, version: int) -> dict[str, Any]:
     with container().uow() as uow:
         definition = definitions.get_definition(uow.session, key, version)
@@ -61,3 +84,45 @@ def get_version(key: str, version: int) -> dict[str, Any]:
         view["files"] = [{"filename": f.filename, "sha256": f.sha256, "content": f.content} for f in files]
         view["elements"] = definition.elements
         return view
+
+
+APPROVAL = {"type": "object", "required": ["key", "version", "status", "approved_by"],
+            "properties": {"key": {"type": "string"}, "version": {"type": "integer"}, "status": {"type": "string"},
+                           "approved_by": {"type": ["string", "null"]},
+                           "approved_at": {"type": ["string", "null"], "format": "date-time"}}}
+
+
+@bp.post("/<key>/versions/<int:version>/approval")
+@declare("approveProcessDefinitionVersion", "process definitions", "Approve a deployed version (QA, signed)",
+         policy=roles("qa"), ok={"200": ("Approved: new instances of the key start on this version", APPROVAL)},
+         errors=("400", "404", "409"), body="DefinitionApproval", path=VERSION,
+         description="Change control (OOS-24, OOS-25): a version deployed by a process designer starts no instance "
+                     "until a QA user other than its deployer approves it, re-entering the password (signature "
+                     "meaning `approval`).")
+def approve(key: str, version: int) -> dict[str, Any]:
+    app, actor, body = container(), current_actor(), current_body()
+    given = body["signature"]
+    with app.uow() as uow:
+        definition = definitions.approve_definition(
+            uow.session, app.clock.now(), actor, key, version,
+            signatures.Credentials(given.get("username"), given.get("password")))
+        uow.commit()
+        return {"key": definition.key, "version": definition.version, "status": definition.status,
+                "approved_by": definition.approved_by, "approved_at": iso(definition.approved_at)}
+
+
+@bp.post("/<key>/versions/<int:version>/rejection")
+@declare("rejectProcessDefinitionVersion", "process definitions", "Reject a deployed version (QA, signed)",
+         policy=roles("qa"), ok={"200": ("Rejected: the version never starts", APPROVAL)},
+         errors=("400", "404", "409"), body="DefinitionRejection", path=VERSION,
+         description="Change control (OOS-24): QA rejects a version awaiting approval, with a reason and a signature.")
+def reject(key: str, version: int) -> dict[str, Any]:
+    app, actor, body = container(), current_actor(), current_body()
+    given = body["signature"]
+    with app.uow() as uow:
+        definition = definitions.reject_definition(
+            uow.session, app.clock.now(), actor, key, version,
+            signatures.Credentials(given.get("username"), given.get("password")), body["reason"])
+        uow.commit()
+        return {"key": definition.key, "version": definition.version, "status": definition.status,
+                "approved_by": definition.approved_by, "approved_at": iso(definition.approved_at)}

@@ -6,10 +6,11 @@ from typing import Any
 
 from flask import Blueprint, request
 
+from api.access import current_actor
 from api.app import container
-from api.identity import current_actor
-from api.util import iso
-from engine.services import incidents
+from api.declarations import Param, declare, roles
+from api.views import iso
+from engine.services import access, incidents
 from engine.store.models import Incident
 
 bp = Blueprint("incidents", __name__, url_prefix="/api/v1/incidents")
@@ -23,13 +24,21 @@ def incident_view(i: Incident) -> dict[str, Any]:
 
 
 @bp.get("")
+@declare("listIncidents", "incidents", "Dead-lettered messages", policy=roles("qa", "auditor"),
+         ok={"200": ("Incidents, newest first (of cases the caller's organisation is party to)", "IncidentList")},
+         query={"case_id": Param("only this case's incidents"),
+                "status": Param("open or retried", {"enum": ["open", "retried"]})})
 def list_incidents() -> dict[str, Any]:
+    actor = current_actor()
     with container().uow() as uow:
         rows = incidents.list_incidents(uow.session, request.args.get("case_id"), request.args.get("status"))
-        return {"items": [incident_view(i) for i in rows]}
+        return {"items": [incident_view(i) for i in rows if access.case_shared(uow.session, actor, i.case_id)]}
 
 
 @bp.post("/<incident_id>/retry")
+@declare("retryIncident", "incidents", "Re-publish a dead-lettered message", policy=roles("qa"),
+         ok={"200": ("Re-published through the outbox under a new message id", "Incident")}, errors=("404", "409"),
+         path={"incident_id": Param("incident id")})
 def retry(incident_id: str) -> dict[str, Any]:
     app, actor = container(), current_actor()
     with app.uow() as uow:

@@ -6,28 +6,39 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from api import schemas
+from api.access import current_actor, current_body
 from api.app import container
-from api.identity import current_actor
-from api.util import json_body
+from api.declarations import Param, declare, roles
 from api.views import instance_view, task_view, timer_view
-from engine.services import instances, tasks
+from engine.services import access, instances, tasks
 from engine.services.errors import NotFound
 from engine.store.models import ProcessInstance
 
 bp = Blueprint("instances", __name__, url_prefix="/api/v1/process-instances")
+READERS = ("qa", "mah_ra", "auditor")
 
 
 @bp.get("")
+@declare("listProcessInstances", "process instances", "Process instances", policy=roles(*READERS),
+         ok={"200": ("Instances (of cases the caller's organisation is party to, and case-less ones)",
+                     "InstanceList")},
+         query={"key": Param("only instances of this process definition key"),
+                "status": Param("only instances in this status", {"enum": ["running", "completed"]})})
 def list_instances() -> dict[str, Any]:
+    actor = current_actor()
     with container().uow() as uow:
         rows = instances.list_instances(uow.session, request.args.get("key"), request.args.get("status"))
-        return {"items": [instance_view(i) for i in rows]}
+        return {"items": [instance_view(i) for i in rows if access.case_shared(uow.session, actor, i.case_id)]}
 
 
 @bp.post("")
+@declare("startProcessInstance", "process instances", "Start any approved deployed process",
+         policy=roles("qa", "mah_ra"), ok={"201": ("Started", "Instance")}, errors=("400", "404"),
+         body="InstanceStart",
+         description="Generic engine surface; OOS cases are opened with POST /api/v1/cases. Only approved "
+                     "versions start.")
 def start_instance() -> tuple[dict[str, Any], int]:
-    app, actor, body = container(), current_actor(), json_body(schemas.INSTANCE_START)
+    app, actor, body = container(), current_actor(), current_body()
     with app.uow() as uow:
         row = instances.start_instance(uow.session, app.runtime, body["key"], body.get("data", {}), actor,
                                        body.get("version"))
@@ -36,6 +47,9 @@ def start_instance() -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/<instance_id>")
+@declare("getProcessInstance", "process instances", "An instance with open tasks, timers and data",
+         policy=roles(*READERS, scope="instance"), ok={"200": ("The instance", "InstanceDetail")},
+         path={"instance_id": Param("process instance id")})
 def get_instance(instance_id: str) -> dict[str, Any]:
     app = container()
     with app.uow() as uow:

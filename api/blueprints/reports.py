@@ -14,40 +14,20 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from api.access import current_actor, current_body
 from api.app import container
-from api.identity import current_actor
-from api.util import iso, json_body
+from api.declarations import Param, declare, roles
+from api.views import iso
 from engine.domain.trends import Period
-from engine.services import periodic_review
-from engine.services.errors import Forbidden, ServiceError
-from engine.services.identity import Actor
+from engine.services import periodic_review, signatures
+from engine.services.errors import ServiceError
 from engine.store.models import PeriodicReportRow, PeriodicReviewRow
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1")
 
-#: Roles that may generate reports and start reviews: the quality unit and MAH regulatory affairs (OOS-20).
-REVIEW_ROLES = ("qa", "mah_ra")
-DAY = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
-
-PERIOD_REQUEST = {
-    "title": "A product and review period", "type": "object", "additionalProperties": False,
-    "required": ["product_code", "from", "to"],
-    "properties": {
-        "product_code": {"type": "string", "minLength": 1},
-        "from": {**DAY, "description": "first day of the period (UTC), e.g. 2026-01-01"},
-        "to": {**DAY, "description": "last day of the period, inclusive (UTC), e.g. 2026-06-30"},
-    },
-}
-REPORT_REQUEST = {**PERIOD_REQUEST, "title": "Generate a periodic review report"}
-REVIEW_REQUEST = {**PERIOD_REQUEST, "title": "Start a periodic review"}
-#: Request bodies of this blueprint, published in the OpenAPI document under these names.
-SCHEMAS = {"ReportRequest": REPORT_REQUEST, "ReviewStart": REVIEW_REQUEST}
-
-
-def _require_review_role(actor: Actor) -> None:
-    if not any(actor.has_role(role) for role in REVIEW_ROLES):
-        raise Forbidden(f"OOS-25: periodic reviews are generated and started by roles {', '.join(REVIEW_ROLES)}; "
-                        f"user '{actor.user}' holds {sorted(actor.roles) or 'no roles'}")
+READERS = ("qa", "mah_ra", "management", "auditor")
+REPORT_ID = {"report_id": Param("report id")}
+PRODUCT = {"product_code": Param("only this product's reports")}
 
 
 def _period(body: dict[str, Any]) -> Period:
@@ -73,15 +53,19 @@ def report_view(row: PeriodicReportRow) -> dict[str, Any]:
     }
 
 
-def review_view(row: PeriodicReviewRow, status: str) -> dict[str, Any]:
-    return {"id": row.id, "product_code": row.product_code, "period_start": iso(row.period_start),
-            "period_end": iso(row.period_end), "instance_id": row.instance_id, "status": status,
+def review_view(row: PeriodicReviewRow, status: str, signed: list[dict[str, Any]] | None = None
+                ) -> dict[str, Any]:
+    return {"signatures": signed or [], "id": row.id, "product_code": row.product_code,
+            "period_start": iso(row.period_start), "period_end": iso(row.period_end),
+            "instance_id": row.instance_id, "status": status,
             "trigger": row.trigger, "started_at": iso(row.started_at), "started_by": row.started_by,
             "links": {"self": f"/api/v1/process-instances/{row.instance_id}",
                       "tasks": "/api/v1/tasks?role=mah_ra"}}
 
 
 @bp.get("/reports")
+@declare("listReports", "periodic review", "Periodic review reports", policy=roles(*READERS),
+         ok={"200": ("Reports, newest first", "ReportList")}, query=PRODUCT)
 def list_reports() -> dict[str, Any]:
     with container().uow() as uow:
         rows = periodic_review.list_reports(uow.session, request.args.get("product_code"))
@@ -89,10 +73,15 @@ def list_reports() -> dict[str, Any]:
 
 
 @bp.post("/reports")
+@declare("generateReport", "periodic review", "Generate the periodic review report of a product and period",
+         policy=roles("qa", "mah_ra"),
+         ok={"201": ("Generated; its HTML, PDF, JSON and CSV files are linked", "Report")},
+         errors=("400", "404"), body="ReportRequest",
+         description="OOS-20, OOS-21, OOS-23: synchronous; roles qa or mah_ra; 422 when the period has not ended or "
+                     "no specification is in force.")
 def generate_report() -> tuple[dict[str, Any], int]:
     app, actor = container(), current_actor()
-    _require_review_role(actor)
-    body = json_body(REPORT_REQUEST)
+    body = current_body()
     period = _period(body)
     assert app.settings.record_store is not None
     with app.uow() as uow:
@@ -103,12 +92,19 @@ def generate_report() -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/reports/<report_id>")
+@declare("getReport", "periodic review", "One report", policy=roles(*READERS),
+         ok={"200": ("The report and its files", "Report")}, errors=("404",), path=REPORT_ID)
 def get_report(report_id: str) -> dict[str, Any]:
     with container().uow() as uow:
         return report_view(periodic_review.get_report(uow.session, report_id))
 
 
 @bp.get("/reports/<report_id>/<format>")
+@declare("downloadReport", "periodic review", "Download one of the report's files", policy=roles(*READERS),
+         ok={"200": ("The file (its SHA-256 is in the report's `files`)", {"type": "string"})},
+         media_type="application/octet-stream", errors=("404",),
+         path={**REPORT_ID, "format": Param("html, pdf, json or csv (the annex)",
+                                            {"enum": ["html", "pdf", "json", "csv"]})})
 def download(report_id: str, format: str) -> Response:
     app = container()
     assert app.settings.record_store is not None
@@ -121,17 +117,26 @@ def download(report_id: str, format: str) -> Response:
 
 
 @bp.get("/periodic-reviews")
+@declare("listPeriodicReviews", "periodic review", "Periodic review process runs", policy=roles(*READERS),
+         ok={"200": ("Reviews, newest first", "PeriodicReviewList")}, query=PRODUCT)
 def list_reviews() -> dict[str, Any]:
     with container().uow() as uow:
         rows = periodic_review.list_reviews(uow.session, request.args.get("product_code"))
-        return {"items": [review_view(row, status) for row, status in rows]}
+        return {"items": [review_view(row, status, [
+            signatures.manifestation(s) for s in signatures.signatures_of_instance(uow.session, row.instance_id)])
+            for row, status in rows]}
 
 
 @bp.post("/periodic-reviews")
+@declare("startPeriodicReview", "periodic review", "Start the periodic review process for a period",
+         policy=roles("qa", "mah_ra"),
+         ok={"201": ("Started; the reporting worker assembles the report, then QA reviews it", "PeriodicReview")},
+         errors=("400", "404", "409"), body="ReviewStart",
+         description="OOS-20, OOS-22: the scheduler starts a review every six months; this starts one by hand. 409 "
+                     "while a review of the product and period is running; 422 when the period has not ended.")
 def start_review() -> tuple[dict[str, Any], int]:
     app, actor = container(), current_actor()
-    _require_review_role(actor)
-    body = json_body(REVIEW_REQUEST)
+    body = current_body()
     period = _period(body)
     with app.uow() as uow:
         row = periodic_review.start_review(uow.session, app.runtime, body["product_code"], period, actor)

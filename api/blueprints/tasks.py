@@ -1,4 +1,4 @@
-"""/api/v1/tasks: task lists by role and case, forms, claim, complete (OOS-25 role checks)."""
+"""/api/v1/tasks: task lists by role and organisation, forms, claim, complete (OOS-24, OOS-25)."""
 
 from __future__ import annotations
 
@@ -6,49 +6,67 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from api import schemas
+from api.access import current_actor, current_body
 from api.app import container
-from api.identity import current_actor
-from api.util import json_body
+from api.declarations import ANY_USER, Param, declare, roles
+from api.response_schemas import ROLES, TASK_STATES
 from api.views import task_view
-from engine.services import tasks
+from engine.services import signatures, tasks
 from engine.services.errors import Forbidden
+from engine.services.identity import ROLES as ALL_ROLES
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks")
+TASK_ID = {"task_id": Param("task id")}
 
 
 @bp.get("")
+@declare("listTasks", "tasks", "The caller's task list", policy=ANY_USER,
+         ok={"200": ("Tasks of roles the caller holds, of cases their organisation is party to (OOS-25)",
+                     "TaskList")},
+         query={"role": Param("only this role's tasks; 403 if the caller does not hold it (OOS-25)",
+                              {"enum": list(ALL_ROLES)}),
+                "case_id": Param("only tasks of this case (case id)"),
+                "state": Param("task state (default `ready`; empty for every state)",
+                               {"enum": [*TASK_STATES, ""], "default": "ready"})},
+         description=f"Roles: {', '.join(ROLES)}.")
 def list_tasks() -> dict[str, Any]:
-    """The caller's task list: only tasks of roles the caller holds (OOS-25)."""
     actor = current_actor()
-    roles = set(actor.roles)
+    held = set(actor.roles)
     wanted = request.args.get("role")
     if wanted:
-        if wanted not in roles:
-            raise Forbidden(f"OOS-25: user '{actor.user}' does not hold role '{wanted}'")
-        roles = {wanted}
+        if wanted not in held:
+            raise Forbidden(f"OOS-25: user '{actor.user}' does not hold role '{wanted}'", requirement="OOS-25")
+        held = {wanted}
     with container().uow() as uow:
-        rows = tasks.list_tasks(uow.session, roles=roles, case_id=request.args.get("case_id"),
-                                state=request.args.get("state", "ready"))
+        rows = tasks.list_tasks(uow.session, roles=held, case_id=request.args.get("case_id"),
+                                state=request.args.get("state", "ready"), actor=actor)
         return {"items": [task_view(t) for t in rows]}
 
 
 @bp.get("/<task_id>")
+@declare("getTask", "tasks", "A task with the JSON Schema of its form and the data it is decided on",
+         policy=roles(*ALL_ROLES, scope="task"), ok={"200": ("The task", "TaskDetail")}, path=TASK_ID,
+         description="OOS-25: only a user holding the task's role, at an organisation party to its case, sees it. "
+                     "A signed task shows its signature manifestation (OOS-24).")
 def get_task(task_id: str) -> dict[str, Any]:
-    """The task with its JSON Schema form and the process data it is decided on (e.g. the
-    OOS findings and the risk evaluation the physician must see, OOS-04/OOS-06)."""
     app, actor = container(), current_actor()
     with app.uow() as uow:
         row = tasks.get_task(uow.session, task_id)
-        if not actor.has_role(row.role):
-            raise Forbidden(f"OOS-25: task '{row.name or row.element_id}' belongs to role '{row.role}'")
+        if not actor.has_role(row.role) and not actor.has_role("auditor"):
+            raise Forbidden(f"OOS-25: task '{row.name or row.element_id}' belongs to role '{row.role}'",
+                            requirement="OOS-25")
         return task_view(row) | {
             "form": tasks.form_schema(uow.session, row),
             "data": tasks.task_data(uow.session, app.runtime, row),
+            "signature": tasks.signature_requirement(uow.session, row),
+            "signatures": [signatures.manifestation(s) for s in signatures.signature_of(uow.session, "task", row.id)],
         }
 
 
 @bp.post("/<task_id>/claim")
+@declare("claimTask", "tasks", "Claim a task so that only the caller can complete it",
+         policy=roles(*ALL_ROLES, scope="task"), ok={"200": ("Claimed", "Task")}, errors=("409",), path=TASK_ID,
+         description="OOS-25: only a user holding the task's role can claim it.")
 def claim(task_id: str) -> dict[str, Any]:
     app, actor = container(), current_actor()
     with app.uow() as uow:
@@ -58,9 +76,19 @@ def claim(task_id: str) -> dict[str, Any]:
 
 
 @bp.post("/<task_id>/complete")
+@declare("completeTask", "tasks", "Complete a user task with its form data (and signature when signed)",
+         policy=roles(*ALL_ROLES, scope="task"), ok={"200": ("Completed; the process advanced", "Task")},
+         errors=("400", "409"), body="TaskComplete", path=TASK_ID,
+         description="`data` is validated against the task's form schema (422 lists every invalid field). A signed "
+                     "task (its `signature` in GET /tasks/{task_id}) needs `signature` with the password re-entered, "
+                     "and the user name at the first signature of a login (OOS-24; 401 when wrong). 403 without the "
+                     "task's role; 409 when the task is not open or claimed by another user.")
 def complete(task_id: str) -> dict[str, Any]:
-    app, actor, body = container(), current_actor(), json_body(schemas.TASK_COMPLETE)
+    app, actor, body = container(), current_actor(), current_body()
+    given = body.get("signature")
+    credentials = signatures.Credentials(given.get("username"), given.get("password")) if given else None
     with app.uow() as uow:
-        row = tasks.complete_task(uow.session, app.runtime, task_id, body["data"], actor, body.get("reason"))
+        row = tasks.complete_task(uow.session, app.runtime, task_id, body["data"], actor, body.get("reason"),
+                                  signature=credentials)
         uow.commit()
         return task_view(row)

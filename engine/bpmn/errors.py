@@ -13,17 +13,38 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class BpmnProblem:
-    """One thing a designer must fix; ``line`` and ``element_id`` are None when unknown."""
+    """One thing a designer must fix; ``line``, ``element_id`` and ``element_type`` are None when unknown.
+
+    ``element_type`` is the element's XML name as the designer's tool shows it
+    (``userTask``, ``timerEventDefinition``, ``spiffworkflow:serviceTaskOperator``).
+    """
 
     file: str
     line: int | None
     element_id: str | None
     reason: str
+    element_type: str | None = None
 
     def __str__(self) -> str:
         location = self.file if self.line is None else f"{self.file}:{self.line}"
-        element = "" if self.element_id is None else f" element '{self.element_id}':"
+        kind = f"<{self.element_type}>" if self.element_type else "element"
+        element = f" {kind} '{self.element_id}':" if self.element_id is not None else ""
         return f"{location}:{element} {self.reason}"
+
+
+@dataclass(frozen=True)
+class BpmnWarning:
+    """Something accepted but not executed (e.g. a data store), reported by ``oospath validate``."""
+
+    file: str
+    line: int | None
+    element_id: str | None
+    element_type: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        location = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{location}: <{self.element_type}> '{self.element_id}': warning: {self.reason}"
 
 
 class BpmnLoadError(Exception):

@@ -13,8 +13,12 @@ a bad expression before anything runs, and at run time (:class:`SafeEnvironment`
 code that reached the engine some other way (an old stored spec, a bug in the loader's
 walk) is still refused.
 
-Residual risk, accepted: resource exhaustion (``10 ** 10 ** 10``, ``"x" * 10 ** 10``) is
-not prevented by an allow-list; deployers of diagrams are authenticated designers.
+Resource exhaustion (``10 ** 10 ** 10``, ``"x" * 10 ** 10``) is not something an
+allow-list can see, so what passes is also bounded (:mod:`engine.bpmn.expression_budget`):
+constants are folded at deploy with checked operations, so a visible ``9 ** 9 ** 9`` is
+refused then; at run time the source is rewritten so that every operation that can grow a
+value goes through a checked one, within a per-evaluation deadline and allocation budget;
+and a script's results must be storable JSON values (:mod:`engine.bpmn.storable`).
 """
 
 from __future__ import annotations
@@ -23,9 +27,19 @@ import ast
 import builtins
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from types import CodeType
 from typing import Any, Literal
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+
+from engine.bpmn.bounded_code import CHECKS, bounded_code, fold_constants
+from engine.bpmn.expression_budget import (
+    BudgetExceeded,
+    check_format_spec,
+    checked_builtins,
+    evaluation_budget,
+)
+from engine.bpmn.storable import check_storable
 
 Mode = Literal["eval", "exec"]
 
@@ -53,12 +67,16 @@ ALLOWED_FUNCTIONS: frozenset[str] = frozenset({
 # fmt: on
 
 SAFE_BUILTINS: dict[str, Any] = {
-    **{name: getattr(builtins, name) for name in sorted(ALLOWED_FUNCTIONS - set(DOMAIN_FUNCTIONS))},
+    **checked_builtins({name: getattr(builtins, name) for name in sorted(ALLOWED_FUNCTIONS - set(DOMAIN_FUNCTIONS))}),
     **DOMAIN_FUNCTIONS,
     "True": True,
     "False": False,
     "None": None,
 }
+
+# What every expression runs with: the builtins and the checked operations rewritten code calls
+# (user code cannot name those: names starting with '_' are refused).
+RUN_GLOBALS: dict[str, Any] = {"__builtins__": SAFE_BUILTINS, **CHECKS}
 
 # Node types accepted without further inspection; anything absent is refused.
 _ALLOWED_NODES: tuple[type[ast.AST], ...] = (
@@ -172,6 +190,18 @@ class _AllowListChecker(ast.NodeVisitor):
         self.generic_visit(node)
         _check_target(node.target)
 
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> None:
+        self.visit(node.value)
+        spec = node.format_spec
+        if spec is None:
+            return
+        if not all(isinstance(part, ast.Constant) for part in spec.values):  # type: ignore[attr-defined]
+            raise UnsafeExpressionError("format specifications must be written out (no {...} inside them)")
+        try:
+            check_format_spec("".join(str(part.value) for part in spec.values))  # type: ignore[attr-defined]
+        except BudgetExceeded as error:
+            raise UnsafeExpressionError(error.reason) from None
+
 
 def _refusal(node: ast.AST) -> str:
     return _REFUSALS.get(type(node), f"{type(node).__name__} is not allowed")
@@ -192,11 +222,14 @@ def _check_target(target: ast.expr) -> None:
 
 
 @lru_cache(maxsize=4096)
-def _reason_refused(source: str, mode: Mode) -> str | None:
-    """The refusal reason for ``source``, or None if it is allowed (cached: sources repeat)."""
+def _checked(source: str, mode: Mode) -> CodeType | str:
+    """The bounded code of ``source``, or the reason it is refused (cached: sources repeat)."""
     try:
-        _AllowListChecker().visit(ast.parse(source, mode=mode))
-    except UnsafeExpressionError as error:
+        tree = ast.parse(source, mode=mode)
+        _AllowListChecker().visit(tree)
+        fold_constants(tree)
+        return bounded_code(tree)
+    except (UnsafeExpressionError, BudgetExceeded) as error:
         return error.reason
     except SyntaxError as error:
         return f"not valid Python: {error.msg}"
@@ -204,7 +237,13 @@ def _reason_refused(source: str, mode: Mode) -> str | None:
         return f"not valid Python: {error}"
     except (RecursionError, MemoryError):  # the parser or the walk ran out of stack
         return "the expression is nested too deeply"
-    return None
+
+
+def _code(source: str, mode: Mode) -> CodeType:
+    checked = _checked(source, mode)
+    if isinstance(checked, str):
+        raise UnsafeExpressionError(checked)
+    return checked
 
 
 def check_expression(source: str, mode: Mode) -> None:
@@ -213,27 +252,41 @@ def check_expression(source: str, mode: Mode) -> None:
     ``mode`` is ``'eval'`` for expressions (conditions, cells, parameters, timers) and
     ``'exec'`` for scripts, which may also assign and use ``if`` statements.
     """
-    reason = _reason_refused(source, mode)
-    if reason is not None:
-        raise UnsafeExpressionError(reason)
+    _code(source, mode)
 
 
 class SafeEnvironment(TaskDataEnvironment):
-    """A script environment that checks every source and runs it with reduced builtins."""
+    """A script environment that runs only allow-listed, bounded code with reduced builtins.
+
+    Every evaluation runs within :func:`evaluation_budget`; a script's results must be
+    storable JSON values (checked here, so the refusal belongs to the script's element).
+    """
 
     def __init__(self) -> None:
-        super().__init__({"__builtins__": SAFE_BUILTINS})
+        super().__init__(dict(RUN_GLOBALS))
 
     def evaluate(self, expression: str, context: dict[str, Any], external_context: Any = None) -> Any:
-        check_expression(expression, "eval")
+        code = _code(expression, "eval")
         namespace = {**(external_context or {}), **context}
-        # Set last so that task data can never replace the builtins.
-        namespace["__builtins__"] = SAFE_BUILTINS
-        return eval(expression, namespace)
+        # Set last so that task data can never replace the builtins or the checked operations.
+        namespace.update(RUN_GLOBALS)
+        with evaluation_budget():
+            return eval(code, namespace)
 
     def execute(self, script: str, context: dict[str, Any], external_context: Any = None) -> bool:
-        check_expression(script, "exec")
-        return super().execute(script, context, external_context)
+        code = _code(script, "exec")
+        self.check_for_overwrite(context, external_context or {})
+        before = {name: id(value) for name, value in context.items()}
+        context.update(external_context or {})
+        context.update(RUN_GLOBALS)
+        try:
+            with evaluation_budget():
+                exec(code, context)
+        finally:
+            self._remove_globals_and_functions_from_context(context, external_context)
+        check_storable(context, [name for name, value in context.items()
+                                 if before.get(name) != id(value) or isinstance(value, list | dict)])
+        return True
 
 
 def safe_script_engine() -> PythonScriptEngine:

@@ -17,12 +17,13 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
 
-from engine.bpmn.task_specs import WorkerServiceTask
+from engine.bpmn.task_specs import CLOCK_TIMERS, WorkerServiceTask
 
 STATE_FORMAT = "oospath-state/1"
 
@@ -48,10 +49,20 @@ class PinnedSpecWorkflowConverter(BpmnWorkflowConverter):
         return workflow
 
 
+class ClockTimerConverter(TimerConditionalEventDefinitionConverter):
+    """Restores the library's timer type names as oospath's clock-driven timers (engine.bpmn.task_specs)."""
+
+    def __init__(self, target_class: Any, registry: Any, typename: str | None = None) -> None:
+        super().__init__(target_class, registry, typename or target_class.__mro__[1].__name__)
+
+
 def _registry() -> Any:
     config = dict(SPIFF_CONFIG)
     config[WorkerServiceTask] = ServiceTaskConverter
     config[BpmnWorkflow] = PinnedSpecWorkflowConverter
+    # Registered after the library's timers: same type name, so restoring always gives the clock-driven timer.
+    for clock_timer in CLOCK_TIMERS.values():
+        config[clock_timer] = ClockTimerConverter
     return BpmnWorkflowSerializer.configure(config)
 
 

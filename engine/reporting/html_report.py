@@ -137,16 +137,18 @@ def method_notes(thresholds: Thresholds) -> list[str]:
         f"mean moving range; applied to the current period. At least {thresholds.min_baseline_points} baseline "
         "results are required for limits.",
         "Run rules: " + "; ".join(f"{code}: {text}" for code, text in RULE_DESCRIPTIONS.items()) + ". A pattern is "
-        "reported at the point completing it, which must itself be beyond the zone; points of a reported window "
-        "are not reused for the same rule. Rules opening signals: "
+        "reported at the point completing it, which for the zone rules must itself be beyond the zone; points of a "
+        "reported window are not reused for the same rule. Nelson rules 1, 5 and 6 are WE1, WE2 and WE3. "
+        "Rules opening signals: "
         + ", ".join(thresholds.control_rules)
-        + f", when an attribute has at least {thresholds.min_rule_events} of their events in the period.",
+        + f", when an attribute has at least {thresholds.min_rule_events} of their events within "
+        f"{thresholds.rule_events_window} consecutive released batches of the period.",
         "Capability in the current period against the specification in force: Cpk with σ within = mean moving "
         "range / 1.128, Ppk with the overall sample standard deviation; one-sided when only one limit exists. "
         f"Signal when Cpk < {thresholds.min_cpk:g} or Ppk < {thresholds.min_ppk:g} with at least "
         f"{thresholds.min_capability_points} results.",
         f"Near-limit share: results within {100 * thresholds.near_limit_fraction:g} % of the tolerance width of a "
-        f"limit (one-sided limits: {100 * thresholds.near_limit_fraction:g} % of the limit value); signal above "
+        f"limit (one-sided limits: within {thresholds.near_limit_sigmas:g} σ within of the limit); signal above "
         f"{100 * thresholds.near_limit_share:g} %.",
         f"Repeat failures: an attribute failing in at least {thresholds.repeat_failures} OOS batches of the period, "
         f"or in each of the last {thresholds.repeat_consecutive_periods} consecutive periods.",

@@ -14,14 +14,15 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.domain import pathway_elements as pe
 from engine.services import audit
 from engine.services.audit import AuditEvent
 from engine.services.identity import SYSTEM
 from engine.services.runtime import LoadedInstance, json_clean
 from engine.store.models import Agreement
 
-PROCESS_KEY = "written_agreement"
-IN_FORCE_END = "agreement_in_force"
+PROCESS_KEY = pe.WRITTEN_AGREEMENT
+IN_FORCE_END = pe.AGREEMENT_IN_FORCE
 
 
 def _day(text: str, end_of_day: bool = False) -> datetime:

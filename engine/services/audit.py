@@ -2,14 +2,17 @@
 
 Each row stores the SHA-256 of its own content and of the previous row of its stream
 (one stream per process instance, plus ``system``), so a changed or removed row breaks
-the chain and :func:`verify_chain` finds it. The database refuses UPDATE and DELETE on
-the table (triggers from the first migration).
+the chain and :func:`chain_breaks` finds it. The database refuses UPDATE and DELETE on
+the table (triggers from the first migration) and TRUNCATE (0006); removal of a stream's
+last rows or a rewrite with recomputed successors is caught against the anchors kept
+outside the database (:mod:`engine.services.audit_anchors`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -87,12 +90,26 @@ def append(session: Session, at: datetime, actor: Actor, event: AuditEvent, role
     session.flush()
 
 
-def verify_chain(entries: list[AuditEntry]) -> list[int]:
-    """Ids of rows whose hash or link to the previous row does not match (empty = intact)."""
-    broken: list[int] = []
-    prev = GENESIS
+@dataclass(frozen=True)
+class RowBreak:
+    """The first thing wrong with one audit row: its id and what a reader is told."""
+
+    row_id: int
+    problem: str
+
+
+def chain_breaks(entries: Iterable[AuditEntry]) -> Iterator[RowBreak]:
+    """Recompute one stream's chain (audit_log rows or AuditEntry objects, in id order); yield each broken row."""
+    prev, prev_id = GENESIS, None
     for entry in entries:
-        if entry.prev_hash != prev or entry.row_hash != _row_hash(_hashed_fields(entry)):
-            broken.append(entry.id)
-        prev = entry.row_hash
-    return broken
+        if entry.row_hash != _row_hash(_hashed_fields(entry)):
+            yield RowBreak(entry.id, "row_hash does not match the row's content (the row was altered)")
+        elif entry.prev_hash != prev:
+            before = f"row {prev_id}" if prev_id is not None else "the start of the stream"
+            yield RowBreak(entry.id, f"prev_hash does not match {before} (a row before it was removed or altered)")
+        prev, prev_id = entry.row_hash, entry.id
+
+
+def verify_chain(entries: Iterable[AuditEntry]) -> list[int]:
+    """Ids of rows whose hash or link to the previous row does not match (empty = intact)."""
+    return [found.row_id for found in chain_breaks(entries)]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.domain import pathway_elements as pe
 from engine.domain.authorities import NationalAnswer, NationalRequirement, UnknownCountryError, resolve_requirement
 from engine.domain.specifications import CaseNotEligible, check_case_eligibility
-from engine.services import agreements, audit, catalog, definitions
+from engine.services import access, agreements, audit, catalog, definitions
 from engine.services.audit import AuditEvent
 from engine.services.errors import Conflict, NotFound, RuleViolation
 from engine.services.events import publish_case_event
@@ -18,14 +20,53 @@ from engine.services.identity import Actor
 from engine.services.runtime import LoadedInstance, Runtime
 from engine.store.models import CaseRow, NcaAnswer, ProcessInstance
 
-PATHWAY_KEY = "oos_case"
-OUTCOMES = {"case_closed": "supplied", "case_closed_not_supplied": "not_supplied"}
+PATHWAY_KEY = pe.OOS_CASE
+OUTCOMES = {pe.CASE_CLOSED: "supplied", pe.CASE_CLOSED_NOT_SUPPLIED: "not_supplied"}
+
+
+ONE_OPEN_CASE_PER_BATCH = "ix_cases_one_open_per_batch"
+NEXT_NUMBER = text(
+    "INSERT INTO case_reference_counters (year, last_number) VALUES (:year, 1) "
+    "ON CONFLICT (year) DO UPDATE SET last_number = case_reference_counters.last_number + 1 RETURNING last_number")
 
 
 def _next_reference(session: Session, year: int) -> str:
-    prefix = f"OOS-{year}-"
-    count = session.scalar(select(func.count()).select_from(CaseRow).where(CaseRow.reference.like(prefix + "%")))
-    return f"{prefix}{(count or 0) + 1:04d}"
+    """The year's next reference from its counter row, held locked until commit: concurrent openings wait for
+    each other, so references never collide and a rolled-back opening leaves no gap."""
+    number = session.execute(NEXT_NUMBER, {"year": year}).scalar_one()
+    return f"OOS-{year}-{number:04d}"
+
+
+def _check_no_open_case(session: Session, batch_id: str) -> None:
+    open_cases = session.scalar(select(func.count()).select_from(CaseRow).where(
+        CaseRow.batch_id == batch_id, CaseRow.status == "open"))
+    if open_cases:
+        raise Conflict(f"batch {batch_id} already has an open OOS case")
+
+
+def _insert_case(session: Session, case: CaseRow) -> None:
+    """The database keeps one open case per batch even when two openings pass the check at once: 409."""
+    session.add(case)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        message = str(exc.orig)
+        if ONE_OPEN_CASE_PER_BATCH not in message and "cases.batch_id" not in message:
+            raise
+        raise Conflict(f"batch {case.batch_id} already has an open OOS case") from exc
+
+
+def _check_batch_undecided(session: Session, batch: Any) -> None:
+    """A batch whose fate is decided (disposition recorded, e.g. destroyed, or supplied, or released) starts
+    no new case (OOS-07, OOS-01)."""
+    decided = session.scalars(select(CaseRow).where(CaseRow.batch_id == batch.batch_id, CaseRow.status == "closed")
+                              .order_by(CaseRow.closed_at.desc())).first()
+    if decided is not None:
+        raise RuleViolation("OOS-07", f"batch {batch.batch_id} was decided by case {decided.reference} "
+                                      f"({decided.outcome}); its disposition is recorded and cannot be reopened")
+    if batch.outcome is not None:
+        raise RuleViolation("OOS-01", f"batch {batch.batch_id} is already decided ({batch.outcome}); "
+                                      "a decided batch starts no OOS case")
 
 
 def national_requirement_for(session: Session, country: str) -> NationalRequirement:
@@ -45,18 +86,17 @@ def open_case(
 ) -> CaseRow:
     """Start the pathway for an OOS batch of a cell/tissue-based product, or refuse naming the rule."""
     assessment = catalog.assess_batch(session, batch_id)
+    _check_batch_undecided(session, assessment.batch)
     try:
         check_case_eligibility(assessment.product, assessment.findings, batch_id=batch_id)
     except CaseNotEligible as exc:
         raise RuleViolation(exc.requirement, str(exc)) from exc
     if not exceptional_use_reason or not exceptional_use_reason.strip():
         raise RuleViolation("OOS-02", "every case records why its use is exceptional: give exceptional_use_reason")
-    open_cases = session.scalar(select(func.count()).select_from(CaseRow).where(
-        CaseRow.batch_id == batch_id, CaseRow.status == "open"))
-    if open_cases:
-        raise Conflict(f"batch {batch_id} already has an open OOS case")
-    batch = assessment.batch
     now = runtime.clock.now()
+    reference = _next_reference(session, now.year)  # first write: the checks below see every committed opening
+    _check_no_open_case(session, batch_id)
+    batch = assessment.batch
     national = national_requirement_for(session, batch.treating_country)
     agreement = agreements.agreement_in_force(session, now, batch.manufacturer, batch.importer, batch.mah)
     parties = {
@@ -67,7 +107,7 @@ def open_case(
     entities = {p for p in (batch.manufacturer, batch.importer, batch.mah) if p}
     confirm_nca = national.needs_confirmation and str(assessment.product.kind) == "authorised"
     case = CaseRow(
-        id=str(uuid.uuid4()), reference=_next_reference(session, now.year), instance_id="",
+        id=str(uuid.uuid4()), reference=reference, instance_id="",
         batch_id=batch_id, product_code=assessment.product.code, product_kind=str(assessment.product.kind),
         specification_version=assessment.specification.version,
         findings=[f.as_dict() for f in assessment.findings], parties=parties,
@@ -92,7 +132,8 @@ def open_case(
     definition = definitions.get_definition(session, PATHWAY_KEY)
     loaded = runtime.start(session, definition, data, actor)
     case.instance_id = loaded.row.id
-    session.add(case)
+    _insert_case(session, case)
+    access.record_case_parties(session, case)
     batch.status = "oos_case_open"
     audit.append(session, now, actor, AuditEvent(
         "case.opened", instance_id=loaded.row.id, case_id=case.id,
@@ -126,10 +167,13 @@ def get_case(session: Session, case_id: str) -> CaseRow:
     return case
 
 
-def list_cases(session: Session, status: str | None = None) -> list[CaseRow]:
+def list_cases(session: Session, status: str | None = None, actor: Actor | None = None) -> list[CaseRow]:
+    """Cases by status; with ``actor``, only those the actor's organisation is party to (OOS-25)."""
     query = select(CaseRow).order_by(CaseRow.opened_at.desc(), CaseRow.reference.desc())
     if status:
         query = query.where(CaseRow.status == status)
+    if actor is not None and not access.unrestricted(actor):
+        query = query.where(CaseRow.id.in_(access.shared_case_ids(actor)))
     return list(session.scalars(query))
 
 

@@ -30,7 +30,7 @@ from engine.domain.specifications import (
 )
 from engine.services import audit
 from engine.services.audit import AuditEvent
-from engine.services.errors import Conflict, InvalidData, NotFound
+from engine.services.errors import Conflict, InvalidData, NotFound, RuleViolation
 from engine.services.identity import Actor
 from engine.store.models import BatchRow, ProductRow, SpecificationRow, TestResultRow
 
@@ -52,14 +52,28 @@ def limit_to_json(limit: AttributeLimit) -> dict[str, Any]:
     }
 
 
+def _limit_value(data: dict[str, Any], key: str) -> Decimal | None:
+    """A limit as an exact, finite decimal (numbers or numeric text, e.g. "80.0"), or a 422 naming it."""
+    value = data.get(key)
+    if value is None:
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except ArithmeticError as exc:
+        raise InvalidData(f"limits/{data.get('attribute')}/{key}: {value!r} is not a number") from exc
+    if not number.is_finite():
+        raise InvalidData(f"limits/{data.get('attribute')}/{key}: {value!r} is not a finite number")
+    return number
+
+
 def limit_from_json(data: dict[str, Any]) -> AttributeLimit:
     accepted = data.get("accepted_results")
     return AttributeLimit(
         attribute=data["attribute"],
         unit=data.get("unit"),
-        lower=Decimal(str(data["lower"])) if data.get("lower") is not None else None,
+        lower=_limit_value(data, "lower"),
         lower_inclusive=data.get("lower_inclusive", True),
-        upper=Decimal(str(data["upper"])) if data.get("upper") is not None else None,
+        upper=_limit_value(data, "upper"),
         upper_inclusive=data.get("upper_inclusive", True),
         accepted_results=tuple(accepted) if accepted is not None else None,
     )
@@ -135,6 +149,12 @@ def add_specification(session: Session, clock: Clock, spec: Specification, actor
     if exists is not None:
         raise Conflict(f"specification {spec.product_code} v{spec.version} already exists; "
                        "approved versions are never changed: add the next version")
+    same_instant = session.scalar(select(SpecificationRow).where(
+        SpecificationRow.product_code == spec.product_code, SpecificationRow.effective_from == spec.effective_from))
+    if same_instant is not None:
+        raise RuleViolation("OOS-01", f"specification {spec.product_code} v{same_instant.version} is already "
+                                      f"effective from {spec.effective_from.isoformat()}: one version is in force "
+                                      f"at a time, give v{spec.version} its own effective_from")
     row = SpecificationRow(product_code=spec.product_code, version=spec.version,
                            effective_from=spec.effective_from, limits=[limit_to_json(x) for x in spec.limits])
     session.add(row)

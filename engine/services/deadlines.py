@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.domain import pathway_elements as pe
 from engine.services import evidence, instances
 from engine.store.models import CaseRow
 
@@ -50,9 +51,9 @@ PROMPT_DUTIES = (
 
 DEADLINES = (
     DeadlineRule("Supervisory Authority notified after supply", "OOS-13", "supervisory_authority",
-                 "sa_deadline_overdue", "sa_deadline_escalation"),
+                 pe.SA_DEADLINE_OVERDUE, pe.SA_DEADLINE_ESCALATION),
     DeadlineRule("National competent authority notified with the Supervisory Authority", "OOS-14",
-                 "national_competent_authority", "sa_deadline_overdue", "sa_deadline_escalation"),
+                 "national_competent_authority", pe.SA_DEADLINE_OVERDUE, pe.SA_DEADLINE_ESCALATION),
 )
 
 
@@ -72,7 +73,9 @@ def _prompt_duties(case: CaseRow, delivered: list[Any]) -> list[dict[str, Any]]:
     return shown
 
 
-def case_deadlines(session: Session, case: CaseRow) -> list[dict[str, Any]]:
+def case_deadlines(session: Session, case: CaseRow, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The case's deadlines; with ``now`` (oospath's clock), one already past shows overdue at once, before the
+    scheduler's next pass has fired its timer (e.g. a supply recorded after its 48 h had run out)."""
     timers = {t.element_id: t for t in instances.timers_of(session, case.instance_id)}
     delivered = evidence.notifications_of_case(session, case.id)
     shown = _prompt_duties(case, delivered)
@@ -86,7 +89,10 @@ def case_deadlines(session: Session, case: CaseRow) -> list[dict[str, Any]]:
         if met is not None:
             status = "late" if late_by and late_by > 0 else "met"
         else:
-            status = "overdue" if due.status == "fired" else "open"
+            past = due.status == "fired" or (now is not None and due.status == "waiting" and due.due_at <= now)
+            status = "overdue" if past else "open"
+            if past and now is not None:  # how late so far
+                late_by = (now - due.due_at).total_seconds() / 3600
         shown.append({
             "name": rule.name, "requirement": rule.requirement, "party": rule.party,
             "due_at": due.due_at.isoformat(),

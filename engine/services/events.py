@@ -13,15 +13,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.domain import pathway_elements as pe
 from engine.store.models import CaseRow, OutboxMessage
 
 EVENT_ROUTING_PREFIX = "event."
 
 # Pathway elements whose completion other systems want to hear about.
 ELEMENT_EVENTS = {
-    "supply_batch": "batch.supplied",
-    "sa_deadline_escalation": "deadline.escalated",
-    "sa_deadline_overdue": "deadline.missed",
+    pe.SUPPLY_BATCH: "batch.supplied",
+    pe.SA_DEADLINE_ESCALATION: "deadline.escalated",
+    pe.SA_DEADLINE_OVERDUE: "deadline.missed",
 }
 
 
@@ -45,7 +46,7 @@ def publish_case_event(session: Session, at: datetime, name: str, case_id: str |
 def element_completed(session: Session, at: datetime, case_id: str | None, element_id: str,
                       data: dict[str, Any]) -> None:
     """Publish the domain event an element's completion means, if any."""
-    if element_id == "physician_decision" and data.get("request_batch") is True:
+    if element_id == pe.PHYSICIAN_DECISION and data.get("request_batch") is True:
         publish_case_event(session, at, "physician.requested", case_id)
     elif element_id in ELEMENT_EVENTS:
         publish_case_event(session, at, ELEMENT_EVENTS[element_id], case_id, element_id=element_id)

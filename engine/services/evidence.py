@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine.services import audit
 from engine.services.audit import AuditEvent
-from engine.services.errors import InvalidData
+from engine.services.errors import InvalidData, NotFound
 from engine.services.identity import Actor
 from engine.store.models import CaseRow, InboundEvent, NotificationRow, RecordRow
 from engine.store.record_store import store_content
@@ -75,6 +75,13 @@ def notifications_of_case(session: Session, case_id: str) -> list[NotificationRo
 def records_of_case(session: Session, case_id: str) -> list[RecordRow]:
     return list(session.scalars(select(RecordRow).where(RecordRow.case_id == case_id)
                                 .order_by(RecordRow.captured_at)))
+
+
+def record_of_case(session: Session, case_id: str, sha256: str) -> RecordRow:
+    row = session.scalar(select(RecordRow).where(RecordRow.case_id == case_id, RecordRow.sha256 == sha256).limit(1))
+    if row is None:
+        raise NotFound(f"the case has no record with SHA-256 {sha256}")
+    return row
 
 
 def delivery_for_task(session: Session, task_id: str) -> NotificationRow | None:

@@ -1,4 +1,6 @@
-"""Incidents: messages dead-lettered after their retries, visible on the case and retryable."""
+"""Incidents: messages dead-lettered after their retries, visible on the case and retryable; and
+expressions of a process definition stopped by their budget (a diagram to correct, not a message to retry).
+"""
 
 from __future__ import annotations
 
@@ -33,6 +35,28 @@ def record_incident(
     return incident
 
 
+EXPRESSION_QUEUE = "expressions"
+
+
+def record_expression_incident(
+    session: Session, at: datetime, *, instance_id: str | None, case_id: str | None, process: str,
+    element_id: str, reason: str,
+) -> Incident:
+    """An expression of ``process`` (key and version) was stopped at ``element_id``: one open incident per
+    instance (or, for a start that never ran, per process) and element; a repeat returns the open one."""
+    subject = instance_id or process
+    message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"oospath:expression:{subject}:{element_id}"))
+    existing = session.scalars(select(Incident).where(
+        Incident.queue == EXPRESSION_QUEUE, Incident.message_id == message_id, Incident.status == "open")).first()
+    if existing is not None:
+        existing.attempts += 1
+        existing.error = reason
+        return existing
+    body = {"instance_id": instance_id, "case_id": case_id, "process": process, "element_id": element_id}
+    return record_incident(session, at, queue=EXPRESSION_QUEUE, message_id=message_id,
+                           routing_key=f"element.{element_id}"[:200], body=body, error=reason, attempts=1)
+
+
 def list_incidents(session: Session, case_id: str | None = None, status: str | None = None) -> list[Incident]:
     query = select(Incident).order_by(Incident.created_at.desc())
     if case_id:
@@ -49,6 +73,10 @@ def retry_incident(session: Session, at: datetime, incident_id: str, actor: Acto
         raise NotFound(f"incident {incident_id} does not exist")
     if incident.status != "open":
         raise Conflict(f"incident {incident_id} was already {incident.status} at {incident.retried_at}")
+    if incident.queue == EXPRESSION_QUEUE:
+        raise Conflict(f"incident {incident_id} is an expression of process {incident.body.get('process')} stopped "
+                       f"by its budget at element '{incident.body.get('element_id')}': there is no message to "
+                       "re-publish; deploy a corrected version of the process definition")
     message_id = str(uuid.uuid4())
     session.add(OutboxMessage(message_id=message_id, routing_key=incident.routing_key, created_at=at,
                               body={**incident.body, "message_id": message_id, "retry_of": incident.message_id}))

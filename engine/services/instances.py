@@ -21,7 +21,7 @@ def start_instance(
     if key == PATHWAY_KEY:
         raise RuleViolation("OOS-01", "an OOS case starts from its batch: use POST /api/v1/cases, which checks that "
                                       "the batch is out of specification (OOS-01) and cell/tissue-based (OOS-02)")
-    definition = definitions.get_definition(session, key, version)
+    definition = definitions.startable_definition(session, key, version)  # approved only (OOS-24)
     return runtime.start(session, definition, data, actor).row
 
 

@@ -18,11 +18,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.services import agreements
+from engine.domain import pathway_elements as pe
+from engine.services import agreements, plausible_times
 from engine.services.errors import InvalidData, RuleViolation
 from engine.services.identity import Actor
 from engine.store.models import Administration, CaseRow, NcaAnswer, RecordRow, RiskEvaluation, TaskRow
 
+CAPTURED_REQUEST = "capture_physician_request_record_result"  # the records worker's result (resultVariable)
 REQUIRED_RECORDS = {
     "batch_manufacture_record": "batch manufacture records",
     "testing_records": "all testing records",
@@ -121,6 +123,10 @@ def require_agreement_in_force(c: Completion) -> None:
         names = ", ".join(p for p in (parties["manufacturer"], parties.get("importer"), parties.get("mah")) if p)
         raise RuleViolation("OOS-15", f"no written agreement between {names} is in force; run the "
                                       f"'written_agreement' process to put one in force first")
+    quoted = c.data.get("agreement_reference")
+    if quoted and quoted != agreement.reference:
+        raise RuleViolation("OOS-15", f"the agreement in force between these parties is '{agreement.reference}' "
+                                      f"(version {agreement.version}), not '{quoted}': name the agreement in force")
     c.data.update(agreement_in_force=True, agreement_reference=agreement.reference,
                   agreement_version=agreement.version, responsibilities=agreement.responsibilities)
 
@@ -146,16 +152,28 @@ def require_records(c: Completion) -> None:
         raise RuleViolation("OOS-16", "the case cannot close while records are missing: " + "; ".join(missing))
 
 
+def request_in_force(c: Completion, case: CaseRow) -> RecordRow | None:
+    """The record of the physician's request the supply followed: the one captured last in this pathway
+    (a request voided by a revised risk evaluation was captured before it, OOS-06)."""
+    captured = c.process_data.get(CAPTURED_REQUEST) or {}
+    record = c.session.get(RecordRow, captured["record_id"]) if captured.get("record_id") else None
+    if record is not None:
+        return record
+    return c.session.scalars(select(RecordRow).where(RecordRow.case_id == case.id,
+                                                     RecordRow.record_type == "physician_request")
+                             .order_by(RecordRow.captured_at.desc())).first()
+
+
 def link_administration(c: Completion) -> None:
-    """OOS-19: the administered dose is linked to the OOS decision record and the PV case reference."""
+    """OOS-19: the administered dose is linked to the OOS decision record in force and the PV case reference."""
     case = c.case
     if case is None:
         return
-    decision = c.session.scalars(select(RecordRow).where(RecordRow.case_id == case.id,
-                                                         RecordRow.record_type == "physician_request")).first()
+    administered_at = plausible_times.check_administration(c, case)
+    decision = request_in_force(c, case)
     c.session.add(Administration(
         case_id=case.id, batch_id=case.batch_id,
-        administered_at=datetime.fromisoformat(str(c.data["administered_at"]).replace("Z", "+00:00")),
+        administered_at=administered_at,
         dose=c.data["dose"], patient_pseudonym=c.data["patient_pseudonym"],
         chain_of_identity_id=c.data["chain_of_identity_id"], pv_case_reference=c.data["pv_case_reference"],
         decision_record_sha256=decision.sha256 if decision else None, recorded_by=c.actor.user))
@@ -163,12 +181,14 @@ def link_administration(c: Completion) -> None:
 
 Rule = Callable[[Completion], None]
 BEFORE_COMPLETION: dict[str, list[Rule]] = {
-    "evaluate_risks": [version_risk_evaluation],
-    "physician_decision": [check_physician_request],
-    "confirm_written_agreement_in_force": [require_agreement_in_force],
-    "confirm_nca_requirement": [record_nca_answer],
-    "review_records_and_close": [require_records],
-    "confirm_patient_informed_and_administration": [link_administration],
+    pe.EVALUATE_RISKS: [version_risk_evaluation],
+    pe.PHYSICIAN_DECISION: [check_physician_request],
+    pe.CONFIRM_WRITTEN_AGREEMENT_IN_FORCE: [require_agreement_in_force],
+    pe.CONFIRM_NCA_REQUIREMENT: [record_nca_answer],
+    pe.SUPPLY_BATCH: [plausible_times.check_supply],
+    pe.RECORD_SPONSOR_CA_NOTIFICATION: [plausible_times.check_sponsor_notification],
+    pe.REVIEW_RECORDS_AND_CLOSE: [require_records],
+    pe.CONFIRM_PATIENT_INFORMED_AND_ADMINISTRATION: [link_administration],
 }
 
 

@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.domain import pathway_elements as pe
 from engine.domain.specifications import SpecificationError, specification_in_force
 from engine.domain.trends import Period, Thresholds, TrendError, review_signals, six_monthly_periods
 from engine.reporting import render_html, render_json, render_pdf, software_version
@@ -90,7 +91,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PROCESS_KEY = "periodic_review"
+PROCESS_KEY = pe.PERIODIC_REVIEW
 REPORT_TYPE = "periodic_review"
 DEFAULT_CYCLE = "R/2026-01-01T00:00:00Z/P6M"
 DEFAULT_BASELINE_PERIODS = 3
@@ -247,7 +248,7 @@ def map_case_outcomes(session: Session) -> int:
     for case, batch in closed:
         administered = session.get(Administration, case.id) is not None
         decided = session.scalar(select(TaskRow.completed_at).where(
-            TaskRow.instance_id == case.instance_id, TaskRow.element_id == "physician_decision",
+            TaskRow.instance_id == case.instance_id, TaskRow.element_id == pe.PHYSICIAN_DECISION,
             TaskRow.state == "completed"))
         batch.decided_at = decided or case.closed_at or case.opened_at
         batch.outcome = "oos_administered" if administered else "oos_not_administered"
@@ -474,8 +475,8 @@ def start_due_reviews(session: Session, runtime: Runtime, settings: ReviewSettin
     period = latest_ended_period(settings.cycle, runtime.clock.now())
     if period is None:
         return []
-    if definitions.latest_definition(session, PROCESS_KEY) is None:
-        log.warning("process '%s' is not deployed (oospath deploy): no periodic review started", PROCESS_KEY)
+    if definitions.latest_approved_definition(session, PROCESS_KEY) is None:
+        log.warning("process '%s' has no approved version (oospath deploy): no periodic review started", PROCESS_KEY)
         return []
     started = []
     for code in reviewed_products(session):

@@ -187,19 +187,14 @@ def _capability_index(mean: float, sigma: float | None, lower: float | None, upp
 
 def capability_from_db(session: Session, product_code: str, attribute: str, current: Period, *,
                        unit: str | None, lower: float | None, upper: float | None,
-                       near_limit_fraction: float) -> Capability:
+                       near_limit_fraction: float, near_limit_sigmas: float) -> Capability:
     """Cpk, Ppk and the near-limit count of the current period's released results, aggregated in SQL."""
     values = _released_results(product_code, attribute, current.start, current.end).subquery()
-    band = near_limit_band(lower, upper, near_limit_fraction)
-    near_conditions = [*([values.c.value - lower <= band] if lower is not None else []),
-                       *([upper - values.c.value <= band] if upper is not None else [])]
-    n, mean, near = session.execute(select(
-        func.count(values.c.value), func.avg(values.c.value),
-        func.coalesce(func.sum(case((or_(*near_conditions), 1), else_=0)), 0))).one()
+    n, mean = session.execute(select(func.count(values.c.value), func.avg(values.c.value))).one()
     if n < 2:  # trends.capability's own answer for zero or one value
         single = [] if n == 0 else [float(mean)]
         return capability(attribute, single, lower=lower, upper=upper, unit=unit,
-                          near_limit_fraction=near_limit_fraction)
+                          near_limit_fraction=near_limit_fraction, near_limit_sigmas=near_limit_sigmas)
     mean = float(mean)
     (squares,) = session.execute(select(func.sum((values.c.value - mean) * (values.c.value - mean)))).one()
     previous = func.lag(values.c.value).over(order_by=(values.c.decided_at, ordered_batch_id(session,
@@ -209,6 +204,11 @@ def capability_from_db(session: Session, product_code: str, attribute: str, curr
                                 .where(lagged.c.previous.is_not(None))).one()
     sigma_within = float(mr_bar) / D2
     sigma_overall = math.sqrt(float(squares) / (n - 1))
+    band = near_limit_band(lower, upper, fraction=near_limit_fraction, sigmas=near_limit_sigmas,
+                           sigma_within=sigma_within)
+    near_conditions = [*([values.c.value - lower <= band] if lower is not None else []),
+                       *([upper - values.c.value <= band] if upper is not None else [])]
+    (near,) = session.execute(select(func.coalesce(func.sum(case((or_(*near_conditions), 1), else_=0)), 0))).one()
     return Capability(attribute, unit, lower, upper, n, mean, sigma_within, sigma_overall,
                       _capability_index(mean, sigma_within, lower, upper),
                       _capability_index(mean, sigma_overall, lower, upper), band, int(near))
@@ -273,7 +273,8 @@ def analyse_in_database(session: Session, specification: Specification, periods:
                                             unit=unit, lower=lower, upper=upper,
                                             min_baseline_points=thresholds.min_baseline_points))
         capabilities.append(capability_from_db(session, product_code, attribute, current, unit=unit, lower=lower,
-                                               upper=upper, near_limit_fraction=thresholds.near_limit_fraction))
+                                               upper=upper, near_limit_fraction=thresholds.near_limit_fraction,
+                                               near_limit_sigmas=thresholds.near_limit_sigmas))
     oos = list(oos) if oos is not None else oos_batches(session, product_code, ordered[0].start, current.end)
     repeats = repeat_failures(oos, ordered, threshold=thresholds.repeat_failures,
                               consecutive=thresholds.repeat_consecutive_periods)

@@ -31,16 +31,25 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import inspect as orm_state
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+from engine.bpmn.expression_budget import step_budget
 from engine.bpmn.serializer import InstanceSerializer
 from engine.bpmn.task_specs import WorkerServiceTask, mark_dispatched, pending_work_request
 from engine.clock import Clock
 from engine.domain.responsibilities import role_for_duty
 from engine.services import audit
 from engine.services.audit import AuditEvent
+from engine.services.definition_faults import (
+    ExpressionStopped,
+    check_decision_outputs,
+    definition_fault,
+    open_expression_incident,
+)
 from engine.services.errors import Conflict, InvalidData, NotFound
 from engine.services.identity import SYSTEM, Actor
 from engine.store.models import OutboxMessage, ProcessDefinition, ProcessInstance, TaskRow, Timer
@@ -58,6 +67,7 @@ class LoadedInstance:
     row: ProcessInstance
     definition: ProcessDefinition
     workflow: BpmnWorkflow
+    clock: Clock | None = None
 
 
 def json_clean(data: dict[str, Any]) -> dict[str, Any]:
@@ -67,16 +77,48 @@ def json_clean(data: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def engine_errors(loaded: LoadedInstance) -> Iterator[None]:
-    """A failing expression or script becomes a 422 naming the element; the transaction is not committed."""
+    """A failing expression or script becomes a 422 naming the element; the transaction is not committed.
+
+    An expression stopped by its budget, or a value that cannot be stored, is a fault of the definition
+    rather than of the request's data: the step is rolled back as well, and an incident naming the instance,
+    the element and the reason is committed on its own (:class:`ExpressionStopped`).
+    """
     try:
         yield
     except WorkflowException as exc:
         spec = getattr(exc, "task_spec", None)
         element = getattr(spec, "bpmn_id", None) or getattr(spec, "name", "?")
-        raise InvalidData(
-            f"process '{loaded.definition.key}' v{loaded.definition.version} stopped at element '{element}': "
-            f"{exc}; nothing was saved, correct the data or the process definition"
-        ) from exc
+        where = f"process '{loaded.definition.key}' v{loaded.definition.version} stopped at element '{element}'"
+        fault = definition_fault(exc)
+        if fault is not None:
+            incident_id = open_expression_incident(loaded, element, fault)
+            raise ExpressionStopped(
+                f"{where}: {fault}; nothing was saved and incident {incident_id} was opened: a designer must "
+                "deploy a corrected version of the process", element_id=element, incident_id=incident_id,
+            ) from exc
+        raise InvalidData(f"{where}: {exc}; nothing was saved, correct the data or the process definition") from exc
+
+
+def lock_instance(session: Session, instance_id: str) -> ProcessInstance:
+    """Hold the instance for one step until commit, so steps of one instance run one after the other.
+
+    Taken first, before the step reads what it decides on (e.g. the task's state) and before it writes:
+    a concurrent request on the same instance waits here, then reads the committed outcome of the first
+    (a task completes exactly once). PostgreSQL: the instance's audit-stream advisory lock (the one
+    ``audit.append`` takes, so writers that only lock when they audit queue in the same order), then the row
+    ``SELECT ... FOR UPDATE``. SQLite: a no-op UPDATE of the row takes the database's write lock at once
+    (readers are not blocked in WAL mode); reads before it ran outside any transaction, reads after it see
+    every commit.
+    """
+    table = ProcessInstance.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:stream, 0))"), {"stream": instance_id})
+    else:
+        session.execute(update(table).where(table.c.id == instance_id).values(version=table.c.version))
+    row = session.get(ProcessInstance, instance_id, with_for_update=True, populate_existing=True)
+    if row is None:
+        raise NotFound(f"process instance {instance_id} does not exist")
+    return row
 
 
 class Runtime:
@@ -121,11 +163,12 @@ class Runtime:
             batch_id=data.get("batch_id"),
         )
         session.add(row)
-        loaded = LoadedInstance(row, definition, workflow)
+        loaded = LoadedInstance(row, definition, workflow, self.clock)
         audit.append(
             session, now, actor,
             AuditEvent("instance.started", instance_id=row.id, case_id=data.get("case_id"),
-                       data_after=json_clean(data)),
+                       data_after=json_clean(data),
+                       reason=f"started on version {definition.version} of '{definition.key}' ({definition.status})"),
         )
         self.advance(session, loaded)
         return loaded
@@ -139,7 +182,7 @@ class Runtime:
         spec, subprocess_specs = self.specs_for(definition)
         workflow = self.serializer.state_from_json(row.state, spec, subprocess_specs)
         workflow.script_engine = self.script_engine
-        return LoadedInstance(row, definition, workflow)
+        return LoadedInstance(row, definition, workflow, self.clock)
 
     def task(self, loaded: LoadedInstance, task_id: str) -> Any:
         task = loaded.workflow.get_task_from_id(uuid.UUID(task_id))
@@ -149,9 +192,15 @@ class Runtime:
 
     def advance(self, session: Session, loaded: LoadedInstance, actor: Actor = SYSTEM) -> None:
         """Run engine steps, then project and persist everything the step produced."""
+        self._claim_version(session, loaded)
         completed: list[Any] = []
-        with engine_errors(loaded):
-            loaded.workflow.do_engine_steps(did_complete_task=completed.append)
+
+        def did_complete(task: Any) -> None:
+            check_decision_outputs(task)
+            completed.append(task)
+
+        with engine_errors(loaded), step_budget():
+            loaded.workflow.do_engine_steps(did_complete_task=did_complete)
         now = self.clock.now()
         case_id = loaded.row.case_id
         for task in completed:
@@ -164,8 +213,24 @@ class Runtime:
                 )
         self._dispatch_work(session, loaded, now, case_id)
         self._project_user_tasks(session, loaded, now, case_id)
-        self._project_timers(session, loaded, now)
+        with engine_errors(loaded):  # timer expressions are evaluated here
+            self._project_timers(session, loaded, now)
         self._save(session, loaded, now, case_id)
+
+    @staticmethod
+    def _claim_version(session: Session, loaded: LoadedInstance) -> None:
+        """The optimistic version check, done before the step adds any row: a writer that loaded the instance
+        before another step committed (one that did not take :func:`lock_instance`) gets 409 here, never a
+        duplicate-key error on the task rows both steps would add."""
+        row = loaded.row
+        if not orm_state(row).persistent:
+            return  # a new instance: nobody else can have changed it
+        table = ProcessInstance.__table__
+        claimed = session.execute(update(table).where(table.c.id == row.id, table.c.version == row.version)
+                                  .values(version=row.version + 1))
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(CONCURRENT_CHANGE)
+        set_committed_value(row, "version", row.version + 1)
 
     # ---- projections -------------------------------------------------------------------------
     def _element(self, loaded: LoadedInstance, element_id: str) -> dict[str, Any]:

@@ -7,12 +7,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.services import audit, events
+from engine.services import access, audit, events, evidence, signatures
 from engine.services.audit import AuditEvent
 from engine.services.errors import Conflict, Forbidden, NotFound
 from engine.services.identity import Actor
 from engine.services.pathway_rules import Completion, apply_rules
-from engine.services.runtime import Runtime, engine_errors, json_clean
+from engine.services.runtime import Runtime, engine_errors, json_clean, lock_instance
 from engine.services.validation import validate_against
 from engine.store.models import ProcessDefinition, ProcessInstance, TaskRow
 
@@ -24,6 +24,16 @@ def get_task(session: Session, task_id: str) -> TaskRow:
     return row
 
 
+def get_task_for_step(session: Session, task_id: str) -> TaskRow:
+    """The task re-read under its instance's lock (taken before anything is written): of two concurrent
+    claims or completions the second waits, then sees the first's committed outcome and gets 409 (OOS-24:
+    one attributable decision per task)."""
+    row = get_task(session, task_id)
+    lock_instance(session, row.instance_id)
+    session.refresh(row)
+    return row
+
+
 def list_tasks(
     session: Session,
     *,
@@ -32,14 +42,18 @@ def list_tasks(
     instance_id: str | None = None,
     state: str | None = "ready",
     kind: str | None = "user",
+    actor: Actor | None = None,
 ) -> list[TaskRow]:
+    """Tasks by filter; with ``actor``, only of cases the actor's organisation is party to (OOS-25)."""
     query = select(TaskRow).order_by(TaskRow.created_at, TaskRow.id)
     if state:
         query = query.where(TaskRow.state == state)
     if kind:
         query = query.where(TaskRow.kind == kind)
     if roles is not None:
-        query = query.where((TaskRow.role.in_(sorted(roles))) | (TaskRow.role.is_(None)))
+        query = query.where(TaskRow.role.in_(sorted(roles)))
+    if actor is not None and not access.unrestricted(actor):
+        query = query.where(TaskRow.case_id.is_(None) | TaskRow.case_id.in_(access.shared_case_ids(actor)))
     if case_id:
         query = query.where(TaskRow.case_id == case_id)
     if instance_id:
@@ -63,6 +77,38 @@ def task_data(session: Session, runtime: Runtime, row: TaskRow) -> dict[str, Any
     return json_clean(runtime.task(loaded, row.id).data)
 
 
+def signature_requirement(session: Session, row: TaskRow, data: dict[str, Any] | None = None
+                          ) -> dict[str, str] | None:
+    """What signing this task means (the form's ``x-oospath-signature``), or None for an unsigned task.
+
+    ``{"meaning": "request", "alternative": {"field": "request_batch", "equals": false, "meaning": "decline"}}``
+    gives the meaning that applies to ``data`` (a physician's request or decline, OOS-24)."""
+    declared = (form_schema(session, row) or {}).get("x-oospath-signature")
+    if not declared:
+        return None
+    meaning, statement = declared["meaning"], declared.get("statement")
+    alternative = declared.get("alternative")
+    if alternative and data is not None and data.get(alternative["field"]) == alternative["equals"]:
+        meaning, statement = alternative["meaning"], alternative.get("statement")
+    return {"meaning": meaning, "statement": statement or signatures.MEANINGS.get(meaning, meaning)}
+
+
+def _sign_completion(session: Session, runtime: Runtime, row: TaskRow, data: dict[str, Any], actor: Actor,
+                     credentials: signatures.Credentials | None) -> dict[str, Any] | None:
+    """OOS-24: a signed task is completed only with the signer's credentials; binds the data and the case's
+    records at this moment (their SHA-256s) to the signature."""
+    wanted = signature_requirement(session, row, data)
+    if wanted is None:
+        return None
+    documents = sorted(r.sha256 for r in evidence.records_of_case(session, row.case_id)) if row.case_id else []
+    content = {"element_id": row.element_id, "task_id": row.id, "instance_id": row.instance_id,
+               "case_id": row.case_id, "data": json_clean(data), "documents": documents}
+    signed = signatures.sign(session, runtime.clock.now(), actor, credentials, meaning=wanted["meaning"],
+                             statement=wanted["statement"], subject_type="task", subject_id=row.id, content=content,
+                             case_id=row.case_id, instance_id=row.instance_id, element_id=row.element_id)
+    return signatures.manifestation(signed)
+
+
 def _check_actor(row: TaskRow, actor: Actor) -> None:
     if not actor.has_role(row.role):
         raise Forbidden(
@@ -79,9 +125,11 @@ def _check_open(row: TaskRow) -> None:
 
 
 def claim_task(session: Session, runtime: Runtime, task_id: str, actor: Actor) -> TaskRow:
-    row = get_task(session, task_id)
+    row = get_task_for_step(session, task_id)
     _check_open(row)
     _check_actor(row, actor)
+    if row.assignee is not None:
+        raise Conflict(f"task '{row.name or row.element_id}' is already claimed by '{row.assignee}'")
     row.assignee = actor.user
     audit.append(session, runtime.clock.now(), actor, AuditEvent(
         "task.claimed", instance_id=row.instance_id, case_id=row.case_id,
@@ -93,9 +141,11 @@ def claim_task(session: Session, runtime: Runtime, task_id: str, actor: Actor) -
 def complete_task(
     session: Session, runtime: Runtime, task_id: str, data: dict[str, Any], actor: Actor,
     reason: str | None = None,
+    signature: signatures.Credentials | None = None,
 ) -> TaskRow:
-    """Validate, run the user task, advance the engine and persist: one transaction."""
-    row = get_task(session, task_id)
+    """Validate, sign when the task is signed, run the user task, advance the engine and persist: one
+    transaction."""
+    row = get_task_for_step(session, task_id)
     if row.kind != "user":
         raise Conflict(f"task '{row.element_id}' is performed by a worker, not by a user")
     _check_open(row)
@@ -107,7 +157,10 @@ def complete_task(
     data = dict(data)
     apply_rules(Completion(session, now, row, data, task.data, actor))
     before = {key: task.data.get(key) for key in data}
+    manifestation = _sign_completion(session, runtime, row, data, actor, signature)
     task.set_data(**data)
+    if manifestation is not None:
+        task.set_data(**{f"signature__{row.element_id}": manifestation})
     with engine_errors(loaded):
         task.run()
     row.state = "completed"
@@ -115,7 +168,8 @@ def complete_task(
     row.completed_by = actor.user
     audit.append(session, now, actor, AuditEvent(
         "task.completed", instance_id=row.instance_id, case_id=row.case_id, element_id=row.element_id,
-        task_id=row.id, data_before=json_clean(before), data_after=json_clean(data), reason=reason,
+        task_id=row.id, data_before=json_clean(before), reason=reason,
+        data_after=json_clean(data) | ({"e_signature": manifestation} if manifestation else {}),
     ), role=row.role)
     runtime.advance(session, loaded, actor)
     events.element_completed(session, now, row.case_id, row.element_id, data)

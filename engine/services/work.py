@@ -12,7 +12,7 @@ from engine.services import audit, events
 from engine.services.audit import AuditEvent
 from engine.services.identity import Actor
 from engine.services.inbox import already_processed, mark_processed
-from engine.services.runtime import Runtime
+from engine.services.runtime import Runtime, lock_instance
 from engine.store.models import ProcessInstance, TaskRow
 
 log = logging.getLogger(__name__)
@@ -27,12 +27,16 @@ def apply_work_result(session: Session, runtime: Runtime, message: dict[str, Any
     worker's effect already happened and the case must not crash because of it.
     """
     message_id = message["message_id"]
+    instance_id = str(message.get("instance_id", ""))
+    if session.get(ProcessInstance, instance_id) is not None:
+        # Exactly once: a redelivery or a second result for the task waits here and then finds the first's commit.
+        lock_instance(session, instance_id)
     if already_processed(session, RESULTS_CONSUMER, message_id):
         return "duplicate"
     now = runtime.clock.now()
     mark_processed(session, RESULTS_CONSUMER, message_id, now)
-    row = session.get(TaskRow, message.get("task_id", ""))
-    instance = session.get(ProcessInstance, message.get("instance_id", ""))
+    row = session.get(TaskRow, message.get("task_id", ""), populate_existing=True)
+    instance = session.get(ProcessInstance, instance_id)
     if row is None or instance is None or row.instance_id != instance.id or row.state != "waiting":
         log.warning("result %s for unknown or finished task %s ignored", message_id, message.get("task_id"))
         return "ignored"

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -62,6 +63,10 @@ class ProcessDefinition(Base):
     forms: Mapped[dict[str, Any]]
     deployed_at: Mapped[datetime]
     deployed_by: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(30), default="approved")  # approved | awaiting_approval | rejected
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None]
+    approval_signature_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class ProcessInstance(Base):
@@ -207,6 +212,9 @@ class TestResultRow(Base):
 
 class CaseRow(Base):
     __tablename__ = "cases"
+    # One open case per batch, kept by the database even for concurrent opens (OOS-01).
+    __table_args__ = (Index("ix_cases_one_open_per_batch", "batch_id", unique=True,
+                            sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     reference: Mapped[str] = mapped_column(String(40), unique=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), unique=True)
@@ -222,6 +230,14 @@ class CaseRow(Base):
     opened_at: Mapped[datetime]
     opened_by: Mapped[str] = mapped_column(String(200))
     closed_at: Mapped[datetime | None]
+
+
+class CaseReferenceCounter(Base):
+    """The last case number given out per year: OOS-<year>-<number> references without gaps or collisions."""
+
+    __tablename__ = "case_reference_counters"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_number: Mapped[int] = mapped_column(Integer)
 
 
 class NotificationRow(Base):
@@ -406,3 +422,7 @@ class PeriodicReportRow(Base):
     generated_by: Mapped[str] = mapped_column(String(200))
     instance_id: Mapped[str | None] = mapped_column(String(36), index=True)
     work_message_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+
+
+# The identity tables share Base.metadata (defined in their own module to keep this one short).
+from engine.store import identity_models  # noqa: E402, F401

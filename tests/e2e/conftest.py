@@ -13,6 +13,7 @@ from api import create_app
 from engine.bootstrap import Oospath
 from engine.clock import FrozenClock
 from oospath.demo import put_agreement_in_force, seed_catalogue
+from oospath.demo_people import DEMO_PASSWORD
 from oospath.scenarios import PERSONAS, UPLOADS_BEFORE, form_data
 
 
@@ -29,11 +30,30 @@ class Api:
         persona = PERSONAS[role]
         return self.as_(persona.user, persona.role)
 
+    def designer(self) -> dict[str, str]:
+        return self.as_("ines.designer", "process_designer")
+
+    def approve(self, key: str, version: int) -> None:
+        """QA approves a deployed version with a signature (change control, OOS-24)."""
+        response = self.post(f"/api/v1/process-definitions/{key}/versions/{version}/approval",
+                             {"signature": self.signature("qa")}, self.persona("qa"))
+        assert response.status_code == 200, response.json
+
+    def signature(self, role: str) -> dict[str, str]:
+        """What the persona re-enters to sign (OOS-24)."""
+        return {"username": PERSONAS[role].user, "password": DEMO_PASSWORD}
+
     def get(self, path: str, headers: dict[str, str] | None = None) -> Any:
         return self.client.get(path, headers=headers or self.as_("auditor", "auditor"))
 
     def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
-        return self.client.post(path, json=body, headers=headers or self.as_("anna.keller", "qa"))
+        """POST as the user of ``headers``; a task completion is signed with that user's demo password unless
+        the body says otherwise (OOS-24: unsigned completions of signed tasks are refused)."""
+        headers = headers or self.as_("anna.keller", "qa")
+        signed = (path.endswith("/complete") and "data" in (body or {})) or path.endswith("/risk-evaluations")
+        if signed and isinstance(body, dict) and "signature" not in body:
+            body = {**body, "signature": {"username": headers.get("X-Oospath-User", ""), "password": DEMO_PASSWORD}}
+        return self.client.post(path, json=body, headers=headers)
 
     def pump(self) -> None:
         """Let the embedded relay and workers handle what is queued (after a write outside HTTP)."""
@@ -60,7 +80,8 @@ class Api:
             detail = self.get(f"/api/v1/tasks/{task['id']}", self.persona(role)).json
             assert detail["form"] is not None, f"user task {task['element_id']} has no form"
             data = form_data(task["element_id"], scenario, clock.now(), detail["data"])
-            result = self.post(f"/api/v1/tasks/{task['id']}/complete", {"data": data}, self.persona(role))
+            result = self.post(f"/api/v1/tasks/{task['id']}/complete",
+                               {"data": data, "signature": self.signature(role)}, self.persona(role))
             assert result.status_code == 200, result.json
             completed.append(task["element_id"])
             if task["element_id"] == stop_after:
@@ -70,7 +91,7 @@ class Api:
 
 @pytest.fixture
 def api(app: Oospath) -> Api:
-    flask_app = create_app({"OOSPATH": app, "TESTING": True})
+    flask_app = create_app({"OOSPATH": app, "TESTING": True, "AUTH": "dev-headers"})
     seed_catalogue(app)
     put_agreement_in_force(app, flask_app.extensions["oospath.messaging"].pump)
     return Api(flask_app.test_client())

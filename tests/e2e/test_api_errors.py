@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from api.identity import USER_HEADER
+from api.access import USER_HEADER
 from engine.clock import FrozenClock
 from engine.domain import catalogue
 from engine.services.definitions import bundle_from_directory
@@ -185,7 +185,7 @@ def test_a_user_without_the_tasks_role_gets_403_naming_oos25_and_the_role(api: A
     for response in (api.get(f"/api/v1/tasks/{task['id']}", api.persona("qa")),
                      complete(api, task, "qa", data),
                      api.post(f"/api/v1/tasks/{task['id']}/claim", None, api.persona("qa")),
-                     api.post(f"/api/v1/tasks/{task['id']}/complete", {"data": data}, api.as_("nobody"))):
+                     api.post(f"/api/v1/tasks/{task['id']}/complete", {"data": data}, api.as_("nobody", "qp"))):
         detail = assert_problem(response, 403)["detail"]
         assert "OOS-25" in detail and "'physician'" in detail
     assert ready_task(api, case_id, "physician", "physician_decision")["assignee"] is None
@@ -200,7 +200,7 @@ def test_a_task_list_only_shows_tasks_of_roles_the_user_holds(api: Api) -> None:
     assert [t["element_id"] for t in qa_tasks] == ["investigate_oos"] and qa_tasks[0]["role"] == "qa"
     for role in ("physician", "qp", "mah_ra", "sponsor"):
         assert api.get(url, api.persona(role)).json["items"] == [], role
-    assert api.get(url, api.as_("no.roles")).json["items"] == []
+    assert api.get(url, api.as_("no.roles")).status_code == 403  # OOS-25: no role, no task list
     assert api.get(url, api.as_("lead", "qp", "qa")).json["items"] == qa_tasks
     assert api.get(f"{url}&role=qa", api.as_("lead", "qp", "qa")).json["items"] == qa_tasks
     assert api.get(f"{url}&role=qp", api.as_("lead", "qp", "qa")).json["items"] == []
@@ -292,7 +292,7 @@ BROKEN_BUNDLES = {
 def test_a_broken_bpmn_upload_is_422_naming_file_line_and_element(api: Api, case: str) -> None:
     files, filename, line, element_id, reason = BROKEN_BUNDLES[case]
     before = definitions_state(api)
-    body = assert_problem(api.post("/api/v1/process-definitions", {"files": files}, api.as_("designer", "admin")),
+    body = assert_problem(api.post("/api/v1/process-definitions", {"files": files}, api.designer()),
                           422)
     assert body["title"] == "Invalid process definition"
     first = body["problems"][0]
@@ -306,7 +306,7 @@ def test_a_broken_bpmn_upload_is_422_naming_file_line_and_element(api: Api, case
 
 def test_a_schema_invalid_bpmn_reports_every_problem_at_once(api: Api) -> None:
     files = {"schema_violation.bpmn": (BPMN_FIXTURES / "schema_violation.bpmn").read_text()}
-    body = assert_problem(api.post("/api/v1/process-definitions", {"files": files}), 422)
+    body = assert_problem(api.post("/api/v1/process-definitions", {"files": files}, api.designer()), 422)
     assert [(p["line"], p["element_id"]) for p in body["problems"]] == [(9, "prepare"), (12, "end")]
 
 
@@ -315,20 +315,21 @@ def test_a_bundle_that_is_partly_valid_is_refused_whole(api: Api) -> None:
     unsafe = _unsafe_bundle()
     shipped.update({"unsafe.bpmn": unsafe["unsafe.bpmn"], "review.schema.json": unsafe["review.schema.json"]})
     before = definitions_state(api)
-    body = assert_problem(api.post("/api/v1/process-definitions", {"files": shipped}), 422)
+    body = assert_problem(api.post("/api/v1/process-definitions", {"files": shipped}, api.designer()), 422)
     assert "unsafe.bpmn" in {p["file"] for p in body["problems"]}
     assert definitions_state(api) == before, "the valid oos_case.bpmn of the bundle got no new version"
     assert_problem(api.get("/api/v1/process-definitions/safe_flow/versions/1"), 404)
 
 
 def test_a_deploy_without_files_is_400(api: Api) -> None:
-    assert "files" in assert_problem(api.post("/api/v1/process-definitions", {"bpmn": "<x/>"}), 400)["detail"]
+    refused = api.post("/api/v1/process-definitions", {"bpmn": "<x/>"}, api.designer())
+    assert "files" in assert_problem(refused, 400)["detail"]
 
 
 def test_redeploying_the_shipped_processes_unchanged_is_200_with_created_false(api: Api) -> None:
     before = definitions_state(api)
     shipped = {name: content.decode() for name, content in bundle_from_directory(REPO / "processes").items()}
-    response = api.post("/api/v1/process-definitions", {"files": shipped}, api.as_("designer", "admin"))
+    response = api.post("/api/v1/process-definitions", {"files": shipped}, api.designer())
     assert response.status_code == 200, response.json
     assert response.json["items"] and all(item["created"] is False for item in response.json["items"])
     assert [item["version"] for item in response.json["items"]] == [d["version"] for d in before]
@@ -381,9 +382,10 @@ def test_a_failing_process_expression_is_422_naming_the_element_and_nothing_is_s
                                                             "stamped_by_version = undefined_variable + 1")
     deployed = api.post("/api/v1/process-definitions", {"files": {
         "approval.bpmn": bpmn, "approve.schema.json": (FIXTURES / "approve.schema.json").read_text()}},
-        api.as_("designer", "admin"))
+        api.designer())
     assert deployed.status_code == 201, deployed.json
-    started = api.post("/api/v1/process-instances", {"key": "approval", "data": {}}, api.as_("designer", "admin"))
+    api.approve("approval", deployed.json["items"][0]["version"])
+    started = api.post("/api/v1/process-instances", {"key": "approval", "data": {}}, api.persona("qa"))
     assert started.status_code == 201
     (task,) = api.get(f"/api/v1/process-instances/{started.json['id']}").json["open_tasks"]
     response = api.post(f"/api/v1/tasks/{task['id']}/complete", {"data": {"approved": True}})

@@ -9,8 +9,9 @@ import pytest
 
 from engine.bootstrap import Oospath
 from engine.services import definitions, tasks
-from engine.services.identity import Actor
+from engine.services.identity import SYSTEM, Actor
 from oospath.demo import deploy_processes, put_agreement_in_force, seed_catalogue
+from oospath.demo_people import credentials_of
 from workers.embedded import EmbeddedMessaging
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
@@ -25,15 +26,16 @@ def fixture_bundle(script_value: int = 1) -> dict[str, bytes]:
 
 
 def deploy(app: Oospath, files: dict[str, bytes]) -> list[definitions.DeployOutcome]:
+    """The installation deploy (approved at once); tests/integration/test_change_control.py deploys as users."""
     with app.uow() as uow:
-        outcomes = definitions.deploy(uow.session, app.runtime, files, ADMIN)
+        outcomes = definitions.deploy(uow.session, app.runtime, files, SYSTEM)
         uow.commit()
     return outcomes
 
 
 def complete(app: Oospath, task_id: str, data: dict[str, Any], actor: Actor = QA) -> None:
     with app.uow() as uow:
-        tasks.complete_task(uow.session, app.runtime, task_id, data, actor)
+        tasks.complete_task(uow.session, app.runtime, task_id, data, actor, signature=credentials_of(actor.user))
         uow.commit()
 
 

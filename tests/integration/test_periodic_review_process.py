@@ -25,6 +25,7 @@ from engine.services.identity import Actor
 from engine.services.scheduling import fire_due
 from engine.store.models import AuditEntry, PeriodicReportRow, ProcessInstance, RecordRow, Timer
 from engine.store.record_store import read_content
+from oospath.demo_people import credentials_of
 from oospath.review_demo import review_form_data, work_review
 from tests.integration.test_periodic_review_data import dataset, import_bytes, lims_csv
 from workers.embedded import EmbeddedMessaging
@@ -103,7 +104,8 @@ def test_without_signals_no_capa_or_management_review_is_opened(
         (task,) = tasks.list_tasks(uow.session, instance_id=review.instance_id)
         form = review_form_data("qa_review", app.clock.now(), {"review_report": {"dataset_sha256": "not-a-hash"}})
         with pytest.raises(ValidationFailed) as failed:
-            tasks.complete_task(uow.session, app.runtime, task.id, form, Actor("anna.keller", frozenset({"qa"})))
+            tasks.complete_task(uow.session, app.runtime, task.id, form, Actor("anna.keller", frozenset({"qa"})),
+                                signature=credentials_of("anna.keller"))
     assert failed.value.errors[0]["field"] == "qa_reviewed_dataset_sha256"
     steps = work_review(app, review.instance_id, pathway.pump)
     assert "open_capa" not in steps and "management_review" not in steps

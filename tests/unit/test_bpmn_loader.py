@@ -18,13 +18,13 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.util.task import TaskState
 
 from engine.bpmn.errors import BpmnLoadError, BpmnProblem
-from engine.bpmn.loader import LoadedBundle, load_bundle, parse_xml, validate_paths
+from engine.bpmn.loader import LoadedBundle, load_bundle, load_deployable, parse_xml, validate_paths
 from engine.bpmn.safe_expressions import safe_script_engine
 from engine.bpmn.task_specs import pending_work_request
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bpmn"
 REPO = Path(__file__).resolve().parents[2]
-MIWG = REPO.parent / "shared" / "conformance" / "miwg-reference"
+MIWG = REPO / "tests" / "fixtures" / "miwg" / "reference"  # vendored, see its README
 BPMN, DMN, FORM = "safe_flow.bpmn", "risk_level.dmn", "review.schema.json"
 ESCAPE = "().__class__.__base__.__subclasses__()"
 
@@ -234,11 +234,17 @@ def test_unsafe_expression_is_refused_at_load_naming_element_and_expression(
     assert reason in problem.reason
 
 
-# security
-def test_unquoted_iso_timer_is_refused_with_the_fix() -> None:
-    [problem] = refused(bundle_files({BPMN: ('"PT48H"', "PT48H")}))
-    assert problem.element_id == "wait"
-    assert 'put the ISO 8601 value in quotes, "PT48H"' in problem.reason
+# REQ: OOS-13 (the 48-hour deadline, written as BPMN intends)
+def test_bare_iso_timer_is_read_as_bpmn_intends_and_sets_a_48_hour_deadline() -> None:
+    workflow = start(load_bundle(bundle_files({BPMN: ('"PT48H"', "PT48H")})), **{**HIGH_RISK, "status": "pending"})
+    [event] = workflow.waiting_events()
+    assert abs(datetime.fromisoformat(event.value) - (datetime.now(UTC) + timedelta(hours=48))) < timedelta(minutes=1)
+
+
+def test_timer_that_looks_iso_but_is_not_is_refused_with_the_fix() -> None:
+    [problem] = refused(bundle_files({BPMN: ('"PT48H"', "PT48")}))
+    assert (problem.element_id, problem.element_type) == ("wait", "intermediateCatchEvent")
+    assert "'PT48' is not a duration such as P7D or PT36H (ISO 8601)" in problem.reason
 
 
 # security: defence in depth, a spec that skipped the loader's checks still cannot run
@@ -326,7 +332,7 @@ def test_missing_decision_is_reported_on_the_business_rule_task() -> None:
     del files[DMN]
     [problem] = refused(files)
     assert (problem.file, problem.element_id) == (BPMN, "assess")
-    assert "risk_level" in problem.reason
+    assert "'risk_level', which is not in the bundle: deploy its .dmn file too" in problem.reason
 
 
 def test_task_id_hidden_by_an_extension_id_is_refused() -> None:
@@ -378,9 +384,21 @@ def test_miwg_corpus_is_present() -> None:
     assert len(list(MIWG.glob("*.bpmn"))) == 21
 
 
-def test_miwg_c20_nameless_message_is_refused_as_such_not_as_a_type_error() -> None:
+def test_miwg_c20_nameless_message_is_named_by_its_id() -> None:
     path = MIWG / "C.2.0.bpmn"
-    problems = refused({path.name: path.read_bytes()})
-    assert all("<message> has no name" in p.reason for p in problems)
-    assert "TypeError" not in str(problems)
-    assert problems[0].element_id == "Message_1404332496319"
+    executable = path.read_bytes().replace(b'isExecutable="false"', b'isExecutable="true"')
+    problems = refused({path.name: executable})  # what is left: a gateway flow without a condition
+    assert [(p.element_type, "has no condition" in p.reason) for p in problems] == [("sequenceFlow", True)]
+
+
+def test_miwg_c91_standard_iso_timers_load_and_only_the_role_rule_refuses_it() -> None:
+    """A Camunda-drawn diagram with bare ``P7D`` and ``R6/P1D`` timers: the timers load as
+    ISO 8601 values; what deploy still refuses is oospath's own rule (OOS-25)."""
+    files = {"C.9.1.bpmn": (MIWG / "C.9.1.bpmn").read_bytes()}
+    spec = load_bundle(files).specs["requestDocument_en"]
+    timers = {name: spec.task_specs[name].event_definition.expression
+              for name in ("BoundaryEvent_1", "BoundaryEvent_2")}
+    assert timers == {"BoundaryEvent_1": "'R6/P1D'", "BoundaryEvent_2": "'P7D'"}
+    with pytest.raises(BpmnLoadError) as refused:
+        load_deployable(files)
+    assert [p.reason[:30] for p in refused.value.problems] == ["OOS-25: user task has no role:"]

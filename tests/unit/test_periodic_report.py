@@ -83,7 +83,8 @@ def test_the_injected_drift_is_flagged(report: PeriodicReport) -> None:
     rules = {v.rule for v in chart.current_violations}
     assert {"WE1", "WE2", "WE4"} <= rules
     signal = next(s for s in report.signals if s.kind == "control_rule" and s.attribute == VCN)
-    assert "WE4" in signal.detail and signal.requirement == "OOS-23"
+    assert "N2" in signal.detail and "WE4" not in signal.detail  # WE4 is charted, N2 (Nelson 2) opens signals
+    assert signal.requirement == "OOS-23"
     capability = next(c for c in report.analysis.capabilities if c.attribute == VCN)
     assert capability.ppk is not None and capability.ppk < 1.0  # the drift widens the overall spread
     assert any(s.kind == "low_capability" and s.attribute == VCN for s in report.signals)
@@ -187,7 +188,7 @@ def test_html_shows_categories_and_signals_with_the_rule_named(report: PeriodicR
     # REQ: OOS-21, OOS-23
     assert "below lower limit" in html and "result not accepted" in html and "critical" in html
     assert 'class="signal"' in html
-    assert "WE4 (eight consecutive points on the same side of the centre line)" in html
+    assert "N2 (nine consecutive points on the same side of the centre line (Nelson rule 2))" in html
     assert "Fisher" in html and "Clopper" in html
 
 

@@ -41,10 +41,20 @@ def test_thresholds_and_baseline_come_from_the_json_file_with_product_overrides(
     assert (product.alpha, product.control_rules, product.min_rule_events, baseline) == (0.01, ("WE1",), 3, 2)
 
 
+def test_rule_synonyms_in_the_configuration_are_stored_under_their_code() -> None:
+    # REQ: OOS-23 — a file written for the former names (NELSON3) or Nelson's numbers keeps working
+    settings = periodic_review.settings_from({"thresholds": {"control_rules": ["NELSON3", "N1", "N2"],
+                                                             "near_limit_sigmas": 1.5}})
+    assert settings.thresholds.control_rules == ("N3", "WE1", "N2")
+    assert settings.thresholds.near_limit_sigmas == 1.5
+
+
 @pytest.mark.parametrize(("document", "message"), [
     ({"thresholds": {"alfa": 0.1}}, "unknown threshold(s) alfa"),
     ({"thresholds": {"alpha": 2}}, "alpha must lie strictly between 0 and 1"),
     ({"thresholds": {"control_rules": ["WE9"]}}, "unknown control rule"),
+    ({"thresholds": {"near_limit_sigmas": 0}}, "near_limit_sigmas must be a positive number"),
+    ({"thresholds": {"rule_events_window": 0}}, "rule_events_window must be at least 1"),
     ({"baseline_periods": -1}, "baseline_periods"),
     ({"cycle": "R/2026-01-01T00:00:00Z/P3M"}, "every six months"),
     ({"cycle": "R/2026-01-01T00:00:00/P6M"}, "time zone"),

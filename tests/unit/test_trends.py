@@ -256,9 +256,13 @@ def rules_at(values: list[float], baseline_length: int = 20) -> list[tuple[str, 
     return [(v.rule, v.index) for v in violations]
 
 
-def test_a_stable_series_flags_nothing() -> None:
-    # REQ: OOS-21
-    assert rules_at(alternating(60)) == []
+def test_an_alternating_series_is_caught_only_by_the_alternation_and_hugging_rules() -> None:
+    # REQ: OOS-21 — 10/11 alternating: ±0.56σ, never beyond a zone, but up-down every batch (Nelson 4)
+    # and always within 1σ (Nelson 7); no zone, run or trend rule fires
+    fired = rules_at(alternating(60))
+    assert {rule for rule, _ in fired} == {"N4", "N7"}
+    assert min(i for r, i in fired if r == "N4") == 13  # the 14th point completes the first alternation
+    assert min(i for r, i in fired if r == "N7") == 14  # the 15th point within 1σ
 
 
 def test_a_two_sigma_shift_is_flagged_by_the_zone_and_run_rules_at_the_right_points() -> None:
@@ -272,7 +276,9 @@ def test_a_two_sigma_shift_is_flagged_by_the_zone_and_run_rules_at_the_right_poi
     assert first["WE3"] == 23
     # WE4: the last baseline point (11.0) is already above the centre, so the run of 8 is 19..26.
     assert first["WE4"] == 26
-    assert "WE1" not in first and "NELSON3" not in first and "MR" not in first
+    # N2: nine in a row above, 19..27
+    assert first["N2"] == 27
+    assert "WE1" not in first and "N3" not in first and "MR" not in first
 
 
 def test_a_downward_shift_is_named_as_below() -> None:
@@ -290,8 +296,8 @@ def test_a_linear_ramp_is_flagged_by_nelson_rule_3_at_the_sixth_rising_point() -
     # REQ: OOS-21 — the ramp starts below the last baseline point, so the rising run begins at index 20
     ramp = [10.55 + 0.1 * i for i in range(8)]
     fired = rules_at(alternating(20) + ramp)
-    assert ("NELSON3", 25) in fired
-    assert min(i for r, i in fired if r == "NELSON3") == 25
+    assert ("N3", 25) in fired
+    assert min(i for r, i in fired if r == "N3") == 25
     assert "WE1" not in {r for r, _ in fired}
 
 
@@ -304,11 +310,32 @@ def test_one_point_beyond_three_sigma_and_its_jump_are_flagged() -> None:
 
 
 def test_a_reported_window_is_not_reused_for_the_same_rule() -> None:
-    # REQ: OOS-21 — 16 points above the centre make two WE4 events (points 7 and 15), not nine
+    # REQ: OOS-21 — 16 points above the centre make two WE4 events (points 7 and 15), not nine, and one
+    # Nelson 2 event (nine in a row, point 8); all 16 lie within 1σ, so Nelson 7 completes at point 14
     limits = imr_limits(alternating(20))
     values = [11.0] * 16
     violations = evaluate_rules(values, limits, attribute="x", batch_ids=[str(i) for i in range(16)])
-    assert [(v.rule, v.index) for v in violations] == [("WE4", 7), ("WE4", 15)]
+    assert [(v.rule, v.index) for v in violations] == [("WE4", 7), ("N2", 8), ("N7", 14), ("WE4", 15)]
+
+
+def test_nelson_rule_8_needs_points_beyond_one_sigma_on_both_sides() -> None:
+    # REQ: OOS-21 — ±1.5σ alternating: eight in a row outside 1σ on both sides (Nelson 8) completes at point 7;
+    # the same eight on one side only is a shift (WE3, WE4), not Nelson 8
+    limits = imr_limits(alternating(20))
+    sigma = limits.sigma
+    mixture = [limits.centre + (1.5 if i % 2 == 0 else -1.5) * sigma for i in range(8)]
+    one_side = [limits.centre + 1.5 * sigma] * 8
+    ids = [str(i) for i in range(8)]
+    assert [(v.rule, v.index) for v in evaluate_rules(mixture, limits, attribute="x", batch_ids=ids)] == [("N8", 7)]
+    one_sided_rules = {v.rule for v in evaluate_rules(one_side, limits, attribute="x", batch_ids=ids)}
+    assert "N8" not in one_sided_rules and {"WE3", "WE4"} <= one_sided_rules
+
+
+def test_nelson_synonyms_name_the_rule_they_are_reported_under() -> None:
+    # REQ: OOS-23 — Nelson 1, 5, 6 are WE1, WE2, WE3; NELSON3 is the earlier name of N3
+    assert Thresholds(control_rules=("N1", "N5", "N6", "NELSON3", "WE1")).control_rules == ("WE1", "WE2", "WE3", "N3")
+    with pytest.raises(TrendError, match="unknown control rule"):
+        Thresholds(control_rules=("N9",))
 
 
 def test_rule_events_name_the_batch_and_the_attribute_in_an_analysis() -> None:
@@ -324,7 +351,8 @@ def test_rule_events_name_the_batch_and_the_attribute_in_an_analysis() -> None:
     assert (first_we2.batch_id, first_we2.in_current) == ("CUR-002", True)
     signals = [s for s in review_signals(analysis) if s.kind == "control_rule"]
     assert [s.attribute for s in signals] == ["x"]
-    assert "WE2" in signals[0].detail and "WE4" in signals[0].detail and "CUR-002" in signals[0].detail
+    # default rules: WE2 ×3, WE3 ×2, N2 ×1 within 10 batches: six events, at least five within 30 batches
+    assert "WE2" in signals[0].detail and "N2" in signals[0].detail and "CUR-002" in signals[0].detail
 
 
 def test_a_short_baseline_gives_no_limits_and_no_rule_signal() -> None:
@@ -343,11 +371,28 @@ def test_rules_that_open_signals_are_configurable() -> None:
     baseline = batches_in(H2_2025, "BASE", released=20, values=alternating(20))
     current = batches_in(H1_2026, "CUR", released=3, values=[14.0, 10.0, 11.0])
     analysis = analyse_trends(baseline + current, SPEC, [H2_2025, H1_2026])
-    assert [s.kind for s in review_signals(analysis)] == ["control_rule"]  # WE1 opens by default, MR does not
-    assert review_signals(analysis, Thresholds(control_rules=("WE4",))) == []
-    assert review_signals(analysis, Thresholds(min_rule_events=2)) == []  # one WE1 event is not enough
+    # one WE1 event (and one MR) is what a stable attribute shows by chance in ~30 % of periods: no CAPA by default
+    assert review_signals(analysis) == []
+    assert [s.kind for s in review_signals(analysis, Thresholds(min_rule_events=1))] == ["control_rule"]
+    assert review_signals(analysis, Thresholds(control_rules=("WE4",), min_rule_events=1)) == []
     with pytest.raises(TrendError, match="unknown control rule"):
         Thresholds(control_rules=("WE9",))
+
+
+def test_rule_events_open_a_signal_only_when_they_cluster() -> None:
+    # REQ: OOS-23 — five WE1 events 20 batches apart are scattered (at most 2 within 30 batches);
+    # the same five 5 batches apart are a cluster
+    baseline = batches_in(H2_2025, "BASE", released=20, values=alternating(20))
+
+    def signals_with_spikes(spacing: int) -> list[str]:
+        values = [14.0 if i % spacing == 0 else 10.5 for i in range(5 * spacing)]
+        current = batches_in(H1_2026, "CUR", released=len(values), values=values)
+        analysis = analyse_trends(baseline + current, SPEC, [H2_2025, H1_2026])
+        signals = review_signals(analysis, Thresholds(control_rules=("WE1",)))
+        return [s.kind for s in signals if s.kind == "control_rule"]
+
+    assert signals_with_spikes(20) == []
+    assert signals_with_spikes(5) == ["control_rule"]
 
 
 # --- capability and near-limit -------------------------------------------------------------------------------------
@@ -370,15 +415,26 @@ def test_cpk_and_ppk_of_a_known_series() -> None:
     assert upper_only.cpk == pytest.approx(0.5 / (3 * sigma_within))  # Cpu
 
 
-def test_near_limit_share_uses_the_tolerance_width_or_the_one_sided_limit() -> None:
-    # REQ: OOS-21
+def test_near_limit_share_uses_the_tolerance_width_or_the_process_spread() -> None:
+    # REQ: OOS-21 — two-sided: a fraction of the tolerance width; one-sided: k σ within, never the limit's value
     values = [9.0 if i % 2 == 0 else 11.0 for i in range(10)]
+    sigma_within = 2 / 1.128
     two_sided = capability("x", values, lower=8.5, upper=15, near_limit_fraction=0.1)
     assert two_sided.near_limit_band == pytest.approx(0.65)  # 10 % of 6.5
     assert two_sided.near_limit_share == pytest.approx(0.5)  # every 9.0 is 0.5 from 8.5
-    one_sided = capability("x", values, lower=9.5, upper=None, near_limit_fraction=0.1)
-    assert one_sided.near_limit_band == pytest.approx(0.95)  # 10 % of 9.5
+    one_sided = capability("x", values, lower=9.5, upper=None, near_limit_sigmas=0.5)
+    assert one_sided.near_limit_band == pytest.approx(0.5 * sigma_within)  # 0.887
     assert one_sided.near_limit_share == pytest.approx(0.5)  # the 9.0 values, on the wrong side, count as near
+    assert capability("x", values, lower=9.5, upper=None).near_limit_band == pytest.approx(sigma_within)
+
+
+def test_a_capable_one_sided_attribute_is_not_near_its_limit() -> None:
+    # REQ: OOS-21 — viability ≥ 80 % with results 88.0/93.0 (σ within 4.43): the nearest results are 8 points,
+    # 1.8σ, above 80, so none is within 1σ; a band of 10 % of the limit value (8 points) would count half of them
+    values = [88.0 if i % 2 == 0 else 93.0 for i in range(40)]
+    viability = capability("viability", values, lower=80, upper=None)
+    assert viability.near_limit_band == pytest.approx(5 / 1.128)
+    assert viability.near_limit_count == 0
 
 
 def test_capability_and_near_limit_signals() -> None:

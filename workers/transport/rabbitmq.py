@@ -216,6 +216,7 @@ class RabbitMqTransport:
         self.prefetch = prefetch or int(os.environ.get("OOSPATH_AMQP_PREFETCH", "20"))
         self.on_dead_letter = on_dead_letter
         self.publisher = BatchPublisher(self.url, self.topology.exchange)
+        self._declared_for_publishing = False
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
 
@@ -232,7 +233,27 @@ class RabbitMqTransport:
         self._open()
 
     def publish_batch(self, messages: Sequence[Message]) -> None:
-        self.publisher.publish_batch(messages)
+        """Publish with confirmation. The first publish declares the topology it publishes into (on a fresh
+        broker nothing exists until then), and so does the first after a failure (the broker may be new)."""
+        if not self._declared_for_publishing:
+            self._declare_for_publishing()
+        try:
+            self.publisher.publish_batch(messages)
+        except PublishError:
+            self._declared_for_publishing = False
+            raise
+
+    def _declare_for_publishing(self) -> None:
+        """Declare on a short-lived connection (a publisher keeps no idle blocking connection open)."""
+        try:
+            connection = pika.BlockingConnection(pika.URLParameters(self.url))
+            try:
+                declare_topology(connection.channel(), self.topology, self.queue_type)
+            finally:
+                connection.close()
+        except RECOVERABLE as exc:
+            raise PublishError(f"cannot declare the exchanges and queues on the broker: {exc!r}") from exc
+        self._declared_for_publishing = True
 
     def consume(
         self, kind: str, handler: Handler, *, idle_timeout: float | None = None, max_messages: int | None = None

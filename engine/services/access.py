@@ -1,0 +1,84 @@
+"""Which organisation may see what (OOS-25): a user sees a case, its tasks, instance, records and
+audit trail only when their organisation is a party to the case (manufacturer, importer, MAH,
+sponsor, treating site or its national competent authority), and a batch only when it is a party
+to the batch. An actor without an organisation (CLI, workers, development headers without
+``X-Oospath-Org``) is not restricted by organisation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.services.errors import NotFound
+from engine.services.identity import Actor
+from engine.store.identity_models import CaseParty
+from engine.store.models import BatchRow, CaseRow, ProcessInstance, TaskRow
+
+PARTY_KEYS = ("manufacturer", "importer", "mah", "sponsor", "treating_site", "national_competent_authority")
+
+
+def parties_of(parties: dict[str, Any]) -> set[str]:
+    return {str(parties[key]) for key in PARTY_KEYS if parties.get(key)}
+
+
+def record_case_parties(session: Session, case: CaseRow) -> None:
+    for organisation in sorted(parties_of(case.parties)):
+        session.add(CaseParty(case_id=case.id, organisation=organisation))
+
+
+def unrestricted(actor: Actor) -> bool:
+    return actor.organisation is None
+
+
+def shared_case_ids(actor: Actor) -> Any:
+    """A subquery of the case ids the actor's organisation is party to."""
+    return select(CaseParty.case_id).where(CaseParty.organisation == actor.organisation)
+
+
+def case_shared(session: Session, actor: Actor, case_id: str | None) -> bool:
+    if unrestricted(actor) or case_id is None:
+        return True
+    return session.get(CaseParty, (case_id, actor.organisation)) is not None
+
+
+class NotShared(NotFound):
+    """The same answer as for a resource that does not exist: ids cannot be probed across organisations."""
+
+
+def _not_shared(what: str, ident: str) -> NotFound:
+    return NotShared(f"{what} {ident} does not exist or is not shared with your organisation (OOS-25)")
+
+
+def check_case(session: Session, actor: Actor, case_ref: str) -> None:
+    case = session.get(CaseRow, case_ref) or session.scalar(select(CaseRow).where(CaseRow.reference == case_ref))
+    if case is not None and not case_shared(session, actor, case.id):
+        raise _not_shared("OOS case", case_ref)
+
+
+def check_task(session: Session, actor: Actor, task_id: str) -> None:
+    row = session.get(TaskRow, task_id)
+    if row is not None and not case_shared(session, actor, row.case_id):
+        raise _not_shared("task", task_id)
+
+
+def check_instance(session: Session, actor: Actor, instance_id: str) -> None:
+    row = session.get(ProcessInstance, instance_id)
+    if row is not None and not case_shared(session, actor, row.case_id):
+        raise _not_shared("process instance", instance_id)
+
+
+def batch_shared(actor: Actor, batch: BatchRow) -> bool:
+    if unrestricted(actor):
+        return True
+    return actor.organisation in {batch.manufacturer, batch.importer, batch.mah, batch.sponsor, batch.treating_site}
+
+
+def check_batch(session: Session, actor: Actor, batch_id: str) -> None:
+    batch = session.get(BatchRow, batch_id)
+    if batch is not None and not batch_shared(actor, batch):
+        raise _not_shared("batch", batch_id)
+
+
+SCOPE_CHECKS = {"case": check_case, "task": check_task, "instance": check_instance, "batch": check_batch}
