@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from api.declarations import Declaration, declaration_of
 from api.errors import BadRequest
 from api.request_body import parse_object
-from engine.services import access, accounts, audit
+from engine.services import access, accounts, audit, signatures
 from engine.services.accounts import Unauthenticated
 from engine.services.audit import AuditEvent
 from engine.services.errors import Forbidden, ServiceError, ValidationFailed
@@ -48,6 +48,14 @@ def current_actor() -> Actor:
 
 def current_body() -> dict[str, Any]:
     return g.get("body") or {}
+
+
+def signing_credentials(given: dict[str, Any] | None) -> signatures.Credentials | None:
+    """What the signer re-entered in the body's ``signature`` (OOS-24): password, or a fresh OIDC ID token."""
+    if not given:
+        return None
+    return signatures.Credentials(given.get("username"), given.get("password"), given.get("id_token"),
+                                  settings=_container().settings)
 
 
 def _enforce() -> None:

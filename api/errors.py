@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException

@@ -225,7 +225,9 @@ FIELD_ERROR = obj({
     "field": {"type": "string", "description": "JSON path of the field ('a/0/b'); the name of a missing "
                                                "required field; empty for the whole object"},
     "message": STRING,
-}, title="Field error")
+    "requirement": {"type": "string", "pattern": "^OOS-[0-9]{2}$",
+                    "description": "the requirement the field serves, when its form cites one"},
+}, title="Field error", required=["field", "message"])
 
 BPMN_PROBLEM = obj({
     "file": {"type": "string", "description": "uploaded file name"},

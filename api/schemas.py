@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 SIGNATURE = {
-    "title": "Electronic signature", "type": "object", "additionalProperties": False, "required": ["password"],
-    "description": "OOS-24 (21 CFR 11.200): re-entered at signing; the user name too at the first signature of a "
-                   "login",
+    "title": "Electronic signature", "type": "object", "additionalProperties": False,
+    "anyOf": [{"required": ["password"]}, {"required": ["id_token"]}],
+    "description": "OOS-24 (21 CFR 11.200): the password re-entered at signing (the user name too at the first "
+                   "signature of a login), or for an OIDC login the ID token of a fresh authentication",
     "properties": {"username": {"type": "string", "minLength": 1, "maxLength": 200},
-                   "password": {"type": "string", "minLength": 1, "maxLength": 1000}},
+                   "password": {"type": "string", "minLength": 1, "maxLength": 1000},
+                   "id_token": {"type": "string", "minLength": 1, "maxLength": 20000}},
 }
 
 NUMBER_OR_NULL = {"type": ["number", "string", "null"]}
@@ -66,8 +68,10 @@ BATCH = {
         "manufactured_at": {"type": "string", "format": "date-time"}, "imported": {"type": "boolean"},
         "manufacturer": {"type": "string", "minLength": 1, "maxLength": 300},
         "importer": {"type": ["string", "null"], "maxLength": 300},
-        "mah": {"type": ["string", "null"], "maxLength": 300}, "sponsor": {"type": ["string", "null"], "maxLength": 300},
-        "treating_site": {"type": "string", "minLength": 1, "maxLength": 300}, "treating_country": {"type": "string", "pattern": "^[A-Z]{2}$"},
+        "mah": {"type": ["string", "null"], "maxLength": 300},
+        "sponsor": {"type": ["string", "null"], "maxLength": 300},
+        "treating_site": {"type": "string", "minLength": 1, "maxLength": 300},
+        "treating_country": {"type": "string", "pattern": "^[A-Z]{2}$"},
         "results": {"type": "array", "maxItems": 500, "items": TEST_RESULT},
     },
 }

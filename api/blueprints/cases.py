@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from api.access import current_actor, current_body
+from api.access import current_actor, current_body, signing_credentials
 from api.app import container
 from api.declarations import CASE_ROLES, Param, declare, roles
 from api.errors import BadRequest
@@ -182,7 +182,7 @@ def revise_risk_evaluation(case_id: str) -> tuple[dict[str, Any], int]:
     app, actor = container(), current_actor()
     body = dict(current_body())
     given = body.pop("signature", None) or {}
-    credentials = signatures.Credentials(given.get("username"), given.get("password")) if given else None
+    credentials = signing_credentials(given)
     with app.uow() as uow:
         evaluation = risk_evaluations.revise_risk_evaluation(uow.session, app.runtime, case_id, body, actor,
                                                              signature=credentials)

@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from api.access import current_actor, current_body
+from api.access import current_actor, current_body, signing_credentials
 from api.app import container
 from api.declarations import Param, declare, roles
 from api.errors import BadRequest
 from api.views import iso
 from engine.bpmn.xml_safety import declared_bytes
-from engine.services import definitions, signatures
+from engine.services import definitions
 from engine.store.models import ProcessDefinition
 
 bp = Blueprint("definitions", __name__, url_prefix="/api/v1/process-definitions")
@@ -100,15 +100,7 @@ APPROVAL = {"type": "object", "required": ["key", "version", "status", "approved
                      "until a QA user other than its deployer approves it, re-entering the password (signature "
                      "meaning `approval`).")
 def approve(key: str, version: int) -> dict[str, Any]:
-    app, actor, body = container(), current_actor(), current_body()
-    given = body["signature"]
-    with app.uow() as uow:
-        definition = definitions.approve_definition(
-            uow.session, app.clock.now(), actor, key, version,
-            signatures.Credentials(given.get("username"), given.get("password")))
-        uow.commit()
-        return {"key": definition.key, "version": definition.version, "status": definition.status,
-                "approved_by": definition.approved_by, "approved_at": iso(definition.approved_at)}
+    return _decide(definitions.approve_definition, key, version)
 
 
 @bp.post("/<key>/versions/<int:version>/rejection")
@@ -117,12 +109,15 @@ def approve(key: str, version: int) -> dict[str, Any]:
          errors=("400", "404", "409"), body="DefinitionRejection", path=VERSION,
          description="Change control (OOS-24): QA rejects a version awaiting approval, with a reason and a signature.")
 def reject(key: str, version: int) -> dict[str, Any]:
-    app, actor, body = container(), current_actor(), current_body()
-    given = body["signature"]
+    return _decide(definitions.reject_definition, key, version, current_body()["reason"])
+
+
+def _decide(decision: Any, key: str, version: int, *reason: str) -> dict[str, Any]:
+    """QA's signed approval or rejection of a version (change control, OOS-24)."""
+    app, actor = container(), current_actor()
     with app.uow() as uow:
-        definition = definitions.reject_definition(
-            uow.session, app.clock.now(), actor, key, version,
-            signatures.Credentials(given.get("username"), given.get("password")), body["reason"])
+        definition = decision(uow.session, app.clock.now(), actor, key, version,
+                              signing_credentials(current_body()["signature"]), *reason)
         uow.commit()
         return {"key": definition.key, "version": definition.version, "status": definition.status,
                 "approved_by": definition.approved_by, "approved_at": iso(definition.approved_at)}

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from api.access import current_actor, current_body
+from api.access import current_actor, current_body, signing_credentials
 from api.app import container
 from api.declarations import ANY_USER, Param, declare, roles
 from api.response_schemas import ROLES, TASK_STATES
@@ -86,7 +86,7 @@ def claim(task_id: str) -> dict[str, Any]:
 def complete(task_id: str) -> dict[str, Any]:
     app, actor, body = container(), current_actor(), current_body()
     given = body.get("signature")
-    credentials = signatures.Credentials(given.get("username"), given.get("password")) if given else None
+    credentials = signing_credentials(given)
     with app.uow() as uow:
         row = tasks.complete_task(uow.session, app.runtime, task_id, body["data"], actor, body.get("reason"),
                                   signature=credentials)

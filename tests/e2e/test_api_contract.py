@@ -415,7 +415,7 @@ def test_every_get_operation_answers_its_documented_200_schema(api: Api, clock: 
         url = TEMPLATE_PARAMETER.sub(lambda m: values[m.group(1)], path)
         response = api.get(url, as_physician)
         assert response.status_code == 200, f"GET {url}: {response.json}"
-        if response.is_json:
+        if "application/json" in doc["paths"][path]["get"]["responses"]["200"]["content"]:
             assert_matches(doc, response_schema(doc, path, "get", 200), response.json, f"GET {url}")
     listed = api.get(f"/api/v1/tasks?case_id={case_id}&state=completed", api.persona("qa")).json["items"]
     assert len(listed) == 2

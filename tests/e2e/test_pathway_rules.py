@@ -259,8 +259,8 @@ def test_oos_15_distinct_legal_entities_communicate_only_under_an_agreement_in_f
     case = api.get(f"/api/v1/cases/{case_id}").json
     assert {n["party"] for n in case["notifications"]} == {"treating_physician"}  # the patient is not held up
     # the parties put an agreement in force that makes the manufacturer talk to the Supervisory Authority
-    admin = api.as_("process.admin", "admin")
-    agreement = api.post("/api/v1/process-instances", {"key": "written_agreement", "data": {}}, admin).json
+    agreement = api.post("/api/v1/process-instances", {"key": "written_agreement", "data": {}},
+                         api.persona("qa")).json
     forms = {
         "draft_agreement": {"agreement_reference": "AGR-HN", "manufacturer": catalogue.HELIX, "importer": None,
                             "mah": catalogue.NORDLICHT, "valid_from": "2025-01-01", "valid_to": "2030-12-31",

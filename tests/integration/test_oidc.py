@@ -221,3 +221,24 @@ def test_password_login_cannot_sign_with_an_id_token_oos24(oidc_app: Oospath) ->
     with pytest.raises(signatures.SignatureRefused, match="only for a login through OIDC"):
         _sign(oidc_app, actor, signatures.Credentials("qa.berg", None, id_token=_token(oidc_app),
                                                       settings=oidc_app.settings))
+
+
+def test_key_set_url_is_fetched_once_and_cached_and_must_be_https(oidc_app: Oospath, monkeypatch: Any) -> None:
+    """The issuer's keys from an https URL are cached (JWKS_TTL), not fetched at every request."""
+    import io
+
+    fetched: list[str] = []
+    body = json.dumps({"keys": [_jwk(KEY, "k1")]}).encode()
+
+    def urlopen(url: str, timeout: float) -> io.BytesIO:
+        fetched.append(url)
+        return io.BytesIO(body)
+
+    monkeypatch.setattr(oidc.urllib.request, "urlopen", urlopen)
+    url = f"https://login.klinikum-nord.example/certs/{id(fetched)}"
+    settings = replace(oidc_app.settings, oidc_jwks=url)
+    assert _actor(oidc_app, _token(oidc_app), settings).user == "dr.weber"
+    assert _actor(oidc_app, _token(oidc_app, jti="j-2"), settings).user == "dr.weber"
+    assert fetched == [url]
+    with pytest.raises(Unauthenticated, match="must use https"):
+        _actor(oidc_app, _token(oidc_app), replace(settings, oidc_jwks="http://login.example/certs"))
