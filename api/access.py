@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 
 from api.declarations import Declaration, declaration_of
 from api.errors import BadRequest
-from api.request_body import parse_object
+from api.request_body import parse_object, text_problems
 from engine.services import access, accounts, audit, signatures
 from engine.services.accounts import Unauthenticated
 from engine.services.audit import AuditEvent
@@ -67,6 +67,7 @@ def _enforce() -> None:
         raise UndeclaredRoute(f"route {request.method} {request.path} declares no policy: refused")
     if declaration.size_limit:
         request.max_content_length = getattr(_container().settings, declaration.size_limit)
+    _check_parameter_text()
     if declaration.policy.public:
         _validate_input(declaration)
         return
@@ -131,11 +132,21 @@ def _auth_mode() -> str:
 
 def _development_actor() -> Actor:
     user = request.headers.get(USER_HEADER, "").strip()
-    if not user or len(user) > 200:
-        raise Unauthenticated(f"{USER_HEADER}: a user name of 1 to 200 characters")
+    if not user or len(user) > 200 or list(text_problems(user, USER_HEADER)):
+        raise Unauthenticated(f"{USER_HEADER}: a user name of 1 to 200 characters of valid text")
     claimed = {r.strip() for r in request.headers.get(ROLES_HEADER, "").split(",") if r.strip()}
     organisation = request.headers.get(ORG_HEADER, "").strip() or None
     return Actor(user, frozenset(claimed), organisation, user, None, DEV_HEADERS)
+
+
+def _check_parameter_text() -> None:
+    """Path and query values must be text every database can store: no NUL characters, no lone surrogates."""
+    given = [(f"path/{k}", str(v)) for k, v in (request.view_args or {}).items()]
+    given += [(f"query/{k}", v) for k, values in request.args.lists() for v in values]
+    problems = [{"field": field, "message": problem["message"]} for field, value in given
+                for problem in text_problems(value, field)]
+    if problems:
+        raise ValidationFailed(f"{len(problems)} parameter(s) are not valid text", problems)
 
 
 def _validate_query(declaration: Declaration) -> None:

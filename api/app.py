@@ -21,7 +21,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     Config keys (all optional): ``OOSPATH`` a ready container (tests), ``SETTINGS``,
     ``CLOCK``, ``EMBEDDED_MESSAGING`` (default True: relay and workers run in-process
     after each request; False when RabbitMQ workers run separately), ``DEPLOY_PROCESSES``
-    (default True: deploy ``processes/`` at start; a no-op when unchanged).
+    (default True: deploy ``processes/`` at start; a no-op when unchanged), ``AUTH`` (``token`` or
+    ``dev-headers``; default ``Settings.auth_mode``; dev-headers is refused in production).
     """
     app = Flask(__name__)
     embedded = os.environ.get("OOSPATH_EMBEDDED_MESSAGING", "true").lower() not in ("false", "0", "no")

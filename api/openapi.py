@@ -137,7 +137,7 @@ def operation(d: Declaration) -> dict[str, Any]:
         body = ref(schema) if isinstance(schema, str) else schema
         responses[status] = {"description": text, "content": {d.media_type: {"schema": body}}}
     statuses = set(d.errors) | (set() if d.policy.public else {"401", "403"})
-    statuses |= {"422"} if d.query or d.body else set()
+    statuses |= {"422"} if d.query or d.body or d.path else set()  # parameters that are not valid text
     if d.policy.scope:
         statuses.add("404")
     for status in sorted(statuses):

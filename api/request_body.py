@@ -62,18 +62,18 @@ def parse_object(raw: bytes) -> dict[str, Any]:
 def _problems(value: Any, path: str) -> Any:
     if isinstance(value, dict):
         for key, item in value.items():
-            yield from _text_problems(key, f"{path}/{key}" if path else str(key), "a field name")
+            yield from text_problems(key, f"{path}/{key}" if path else str(key), "a field name")
             yield from _problems(item, f"{path}/{key}" if path else str(key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _problems(item, f"{path}/{index}")
     elif isinstance(value, str):
-        yield from _text_problems(value, path, "text")
+        yield from text_problems(value, path, "text")
     elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
         yield {"field": path, "message": f"integer beyond ±{MAX_INTEGER}"}
 
 
-def _text_problems(text: str, path: str, what: str) -> Any:
+def text_problems(text: str, path: str, what: str = "text") -> Any:
     if "\x00" in text:
         yield {"field": path, "message": f"{what} contains a NUL character"}
     try:

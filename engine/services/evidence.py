@@ -15,7 +15,7 @@ from engine.services import audit
 from engine.services.audit import AuditEvent
 from engine.services.errors import InvalidData, NotFound
 from engine.services.identity import Actor
-from engine.store.models import CaseRow, InboundEvent, NotificationRow, RecordRow
+from engine.store.models import CaseRow, InboundEvent, NotificationRow, PeriodicReportRow, RecordRow
 from engine.store.record_store import store_content
 
 # Records QA uploads (the others are captured by the records worker from the process, OOS-16).
@@ -75,6 +75,15 @@ def notifications_of_case(session: Session, case_id: str) -> list[NotificationRo
 def records_of_case(session: Session, case_id: str) -> list[RecordRow]:
     return list(session.scalars(select(RecordRow).where(RecordRow.case_id == case_id)
                                 .order_by(RecordRow.captured_at)))
+
+
+def documents_at(session: Session, case_id: str | None, instance_id: str) -> list[str]:
+    """The SHA-256 of every document a signature at this moment refers to (OOS-24): the case's records, or for
+    a process without a case (the periodic review) the report files it produced."""
+    if case_id:
+        return sorted(r.sha256 for r in records_of_case(session, case_id))
+    reports = session.scalars(select(PeriodicReportRow).where(PeriodicReportRow.instance_id == instance_id))
+    return sorted(artifact["sha256"] for report in reports for artifact in report.artifacts.values())
 
 
 def record_of_case(session: Session, case_id: str, sha256: str) -> RecordRow:

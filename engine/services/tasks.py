@@ -95,12 +95,12 @@ def signature_requirement(session: Session, row: TaskRow, data: dict[str, Any] |
 
 def _sign_completion(session: Session, runtime: Runtime, row: TaskRow, data: dict[str, Any], actor: Actor,
                      credentials: signatures.Credentials | None) -> dict[str, Any] | None:
-    """OOS-24: a signed task is completed only with the signer's credentials; binds the data and the case's
-    records at this moment (their SHA-256s) to the signature."""
+    """OOS-24: a signed task is completed only with the signer's credentials; binds the data and the documents
+    at this moment (the case's records or the review's report files, by SHA-256) to the signature."""
     wanted = signature_requirement(session, row, data)
     if wanted is None:
         return None
-    documents = sorted(r.sha256 for r in evidence.records_of_case(session, row.case_id)) if row.case_id else []
+    documents = evidence.documents_at(session, row.case_id, row.instance_id)
     content = {"element_id": row.element_id, "task_id": row.id, "instance_id": row.instance_id,
                "case_id": row.case_id, "data": json_clean(data), "documents": documents}
     signed = signatures.sign(session, runtime.clock.now(), actor, credentials, meaning=wanted["meaning"],

@@ -23,6 +23,7 @@ from engine.services import periodic_review, tasks
 from engine.services.errors import Conflict, InvalidData, ValidationFailed
 from engine.services.identity import Actor
 from engine.services.scheduling import fire_due
+from engine.store.identity_models import SignatureRow
 from engine.store.models import AuditEntry, PeriodicReportRow, ProcessInstance, RecordRow, Timer
 from engine.store.record_store import read_content
 from oospath.demo_people import credentials_of
@@ -85,6 +86,13 @@ def test_the_scheduler_starts_one_review_per_product_for_the_ended_period_and_it
             select(AuditEntry).where(AuditEntry.instance_id == review.instance_id))}
     assert len(closure) == 1
     assert {"periodic_review.started", "periodic_report.generated", "task.completed"} <= actions
+    # OOS-24: the MAH's approval is an electronic signature bound to the report files it approves
+    with app.uow() as uow:
+        (approval,) = [s for s in uow.session.scalars(select(SignatureRow).where(
+            SignatureRow.instance_id == review.instance_id)) if s.element_id == "approve_review"]
+    assert (approval.signer, approval.meaning, approval.printed_name) == ("sofia.lindqvist", "approval",
+                                                                          "Sofia Lindqvist")
+    assert approval.signed_content["documents"] == sorted(a["sha256"] for a in report.artifacts.values())
 
 
 def test_without_signals_no_capa_or_management_review_is_opened(
