@@ -20,7 +20,8 @@ from flask import Flask
 
 from api import schemas
 from api.declarations import Declaration, declaration_of
-from api.response_schemas import ref, response_schemas
+from api.response_schemas import response_schemas
+from api.response_shapes import ref
 
 PROBLEM = "application/problem+json"
 ERROR_RESPONSES = {

@@ -9,7 +9,7 @@ from flask import Blueprint, request
 from api.access import current_actor, current_body
 from api.app import container
 from api.declarations import Param, declare, roles
-from api.response_schemas import BATCH_STATUSES
+from api.response_shapes import BATCH_STATUSES
 from api.views import iso
 from engine.domain.specifications import Product, ProductKind, Specification
 from engine.services import access, catalog, pharmacovigilance, qp

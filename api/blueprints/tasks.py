@@ -9,7 +9,7 @@ from flask import Blueprint, request
 from api.access import current_actor, current_body, signing_credentials
 from api.app import container
 from api.declarations import ANY_USER, Param, declare, roles
-from api.response_schemas import ROLES, TASK_STATES
+from api.response_shapes import ROLES, TASK_STATES
 from api.views import task_view
 from engine.services import signatures, tasks
 from engine.services.errors import Forbidden
