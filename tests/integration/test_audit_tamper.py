@@ -28,6 +28,7 @@ from engine.store.db import make_engine
 from engine.store.models import AuditEntry
 from oospath.cli import main
 from oospath.scenarios import EXCEPTIONAL_USE_REASON, SCENARIOS
+from tests.conftest import PG_URL
 from tests.integration.conftest import QA
 from workers.embedded import EmbeddedMessaging
 
@@ -193,10 +194,9 @@ def test_an_unusable_anchor_log_is_reported_not_a_crash(app: Oospath, tmp_path: 
     assert not result.intact and "cannot be read" in str(result.breaks[0])
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"] if PG_URL else [], indirect=True)  # roles: PostgreSQL only
 def test_the_application_role_cannot_truncate_or_disable_triggers(app: Oospath, case_stream: tuple[str, str]) -> None:
     # REQ: OOS-24 OOS-17
-    if app.db.dialect.name != "postgresql":
-        pytest.skip("database roles and TRUNCATE exist on PostgreSQL only")
     for statement in ("TRUNCATE audit_log", "TRUNCATE records", "ALTER TABLE audit_log DISABLE TRIGGER ALL",
                       "SET session_replication_role = replica", "DROP TRIGGER audit_log_no_update ON audit_log"):
         with pytest.raises(Exception, match=r"permission denied|must be owner"), app.db.begin() as conn:
