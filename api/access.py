@@ -127,7 +127,7 @@ def _authenticate() -> Actor:
 def _auth_mode() -> str:
     from flask import current_app
 
-    return current_app.config.get("AUTH") or _container().settings.auth_mode
+    return current_app.config["AUTH"]  # set and checked by create_app
 
 
 def _development_actor() -> Actor:

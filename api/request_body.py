@@ -21,52 +21,32 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _depth(raw: bytes) -> int:
-    """The deepest nesting of arrays/objects, scanning bytes outside strings (no recursion)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            deepest = max(deepest, depth)
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return deepest
-
-
 def parse_object(raw: bytes) -> dict[str, Any]:
     """The request's JSON object, or a problem saying what is wrong with it."""
-    if _depth(raw) > MAX_DEPTH:
-        raise BadRequest(f"the JSON body is nested deeper than {MAX_DEPTH} levels")
     try:
         data = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError as exc:  # the C decoder's own bound, far beyond MAX_DEPTH
+        raise BadRequest(f"the JSON body is nested deeper than {MAX_DEPTH} levels") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the request body must be a JSON object (Content-Type: application/json): {exc}") from exc
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object (Content-Type: application/json)")
-    problems = list(_problems(data, ""))
+    problems = list(_problems(data, "", 1))
     if problems:
         raise ValidationFailed(f"{len(problems)} field(s) hold values that cannot be stored", problems)
     return data
 
 
-def _problems(value: Any, path: str) -> Any:
+def _problems(value: Any, path: str, depth: int) -> Any:
+    if isinstance(value, dict | list) and depth > MAX_DEPTH:
+        raise BadRequest(f"the JSON body is nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, dict):
         for key, item in value.items():
             yield from text_problems(key, f"{path}/{key}" if path else str(key), "a field name")
-            yield from _problems(item, f"{path}/{key}" if path else str(key))
+            yield from _problems(item, f"{path}/{key}" if path else str(key), depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _problems(item, f"{path}/{index}")
+            yield from _problems(item, f"{path}/{index}", depth + 1)
     elif isinstance(value, str):
         yield from text_problems(value, path, "text")
     elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:

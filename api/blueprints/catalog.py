@@ -155,4 +155,5 @@ def administrations() -> dict[str, Any]:
     actor = current_actor()
     with container().uow() as uow:
         found = pharmacovigilance.find_administrations(uow.session, **request.args.to_dict())
-        return {"items": [a for a in found if access.case_shared(uow.session, actor, a["case_id"])]}
+        visible = access.case_visibility(uow.session, actor)
+        return {"items": [a for a in found if visible(a["case_id"])]}

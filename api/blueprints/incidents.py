@@ -32,7 +32,8 @@ def list_incidents() -> dict[str, Any]:
     actor = current_actor()
     with container().uow() as uow:
         rows = incidents.list_incidents(uow.session, request.args.get("case_id"), request.args.get("status"))
-        return {"items": [incident_view(i) for i in rows if access.case_shared(uow.session, actor, i.case_id)]}
+        visible = access.case_visibility(uow.session, actor)
+        return {"items": [incident_view(i) for i in rows if visible(i.case_id)]}
 
 
 @bp.post("/<incident_id>/retry")

@@ -28,7 +28,8 @@ def list_instances() -> dict[str, Any]:
     actor = current_actor()
     with container().uow() as uow:
         rows = instances.list_instances(uow.session, request.args.get("key"), request.args.get("status"))
-        return {"items": [instance_view(i) for i in rows if access.case_shared(uow.session, actor, i.case_id)]}
+        visible = access.case_visibility(uow.session, actor)
+        return {"items": [instance_view(i) for i in rows if visible(i.case_id)]}
 
 
 @bp.post("")

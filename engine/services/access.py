@@ -6,6 +6,7 @@ to the batch. An actor without an organisation (CLI, workers, development header
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -45,6 +46,15 @@ def case_shared(session: Session, actor: Actor, case_id: str | None) -> bool:
 
 class NotShared(NotFound):
     """The same answer as for a resource that does not exist: ids cannot be probed across organisations."""
+
+
+def case_visibility(session: Session, actor: Actor) -> Callable[[str | None], bool]:
+    """For filtering a list: whether a row of this case (None: of no case) is shared with the actor's
+    organisation; one query for the whole list."""
+    if unrestricted(actor):
+        return lambda _case_id: True
+    shared = set(session.scalars(shared_case_ids(actor)))
+    return lambda case_id: case_id is None or case_id in shared
 
 
 def _not_shared(what: str, ident: str) -> NotFound:

@@ -21,9 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.services import audit
+from engine.services.accounts import Unauthenticated, password_matches
 from engine.services.audit import AuditEvent
 from engine.services.errors import ServiceError
 from engine.services.identity import Actor
+from engine.services.oidc import check_fresh_authentication
 from engine.settings import Settings
 from engine.store.identity_models import AuthToken, SignatureRow, User
 
@@ -72,9 +74,6 @@ def _first_signing(session: Session, actor: Actor) -> bool:
 
 def _authenticate_oidc(actor: Actor, credentials: Credentials | None, at: datetime) -> tuple[User, str]:
     """A fresh authentication at the identity provider; the signer needs no users row (printed name: the claim)."""
-    from engine.services.accounts import Unauthenticated
-    from engine.services.oidc import check_fresh_authentication
-
     if credentials is None or not credentials.id_token:
         raise SignatureRefused("this decision is signed: sign in again at your identity provider and give the "
                                "fresh ID token in 'signature' (id_token)")
@@ -88,8 +87,6 @@ def _authenticate_oidc(actor: Actor, credentials: Credentials | None, at: dateti
 
 def _authenticate(session: Session, actor: Actor, credentials: Credentials | None, at: datetime
                   ) -> tuple[User, str]:
-    from engine.services.accounts import password_matches  # accounts imports audit; keep the graph acyclic
-
     if actor.via == "oidc":
         return _authenticate_oidc(actor, credentials, at)
     if credentials is not None and credentials.id_token:
