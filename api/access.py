@@ -9,6 +9,7 @@ audit trail in its own transaction with actor, route and reason.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
 
@@ -18,6 +19,7 @@ from jsonschema import Draft202012Validator
 from api.declarations import Declaration, declaration_of
 from api.errors import BadRequest
 from api.request_body import parse_object, text_problems
+from api.web import session as browser_session
 from engine.services import access, accounts, audit, signatures
 from engine.services.accounts import Unauthenticated
 from engine.services.audit import AuditEvent
@@ -71,11 +73,26 @@ def _enforce() -> None:
     if declaration.policy.public:
         _validate_input(declaration)
         return
+    if _service_token_given(declaration):
+        _validate_input(declaration)
+        return
     g.actor = actor = _authenticate()
+    if g.get("session_token"):
+        browser_session.check_csrf(g.session_token)
     _check_role(declaration, actor)
     if declaration.policy.scope:
         _check_scope(declaration, actor)
     _validate_input(declaration)
+
+
+def _service_token_given(declaration: Declaration) -> bool:
+    """The bearer token is the route's configured service token (compared in constant time): no user identity."""
+    setting = declaration.policy.service_token
+    expected = getattr(_container().settings, setting) if setting else None
+    header = request.headers.get("Authorization", "")
+    if not expected or not header.lower().startswith("bearer "):
+        return False
+    return hmac.compare_digest(header[7:].strip().encode(), str(expected).encode())
 
 
 def _check_role(declaration: Declaration, actor: Actor) -> None:
@@ -116,6 +133,12 @@ def _authenticate() -> Actor:
                 if oidc.looks_like_jwt(token):
                     return oidc.actor_from_oidc(uow.session, app.settings, token, app.clock.now())
             return accounts.resolve_token(uow.session, app.clock.now(), token)
+    cookie = browser_session.cookie_token()
+    if cookie:
+        with app.uow() as uow:
+            actor = accounts.resolve_token(uow.session, app.clock.now(), cookie)
+        g.session_token = cookie
+        return actor
     if _auth_mode() == DEV_HEADERS and request.headers.get(USER_HEADER):
         return _development_actor()
     if _auth_mode() == DEV_HEADERS:

@@ -50,8 +50,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                 messaging.pump()
             return response
 
-    from api import access
+    from api import access, request_log
 
+    request_log.install(app)  # first: refusals are logged with the request id
     access.install(app)
     register_error_handlers(app)
     _register_blueprints(app)
@@ -89,13 +90,18 @@ def _register_blueprints(app: Flask) -> None:
         health,
         incidents,
         instances,
+        metrics,
         openapi,
         reports,
         tasks,
     )
 
-    for module in (health, openapi, auth, definitions, catalog, instances, cases, tasks, incidents, reports):
+    for module in (health, openapi, metrics, auth, definitions, catalog, instances, cases, tasks, incidents,
+                   reports):
         app.register_blueprint(module.bp)
+    from api import web
+
+    web.register(app)
 
 
 def container() -> Oospath:

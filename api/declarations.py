@@ -24,11 +24,14 @@ SCOPES = ("case", "task", "instance", "batch")
 @dataclass(frozen=True)
 class Policy:
     """Who may call a route: ``roles`` (any one of them) and, with ``scope``, only for resources their
-    organisation is party to. ``public`` routes need no identity at all."""
+    organisation is party to. ``public`` routes need no identity at all. ``service_token`` names a
+    ``Settings`` field whose value is also accepted as the bearer token, by a service that cannot log in
+    (Prometheus scraping ``/metrics``); unset in the settings, only the roles are accepted."""
 
     roles: frozenset[str] = frozenset()
     scope: str | None = None
     public: bool = False
+    service_token: str | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.roles) - set(ROLES)
@@ -76,6 +79,8 @@ class Declaration:
     media_type: str = "application/json"
     #: the Settings field bounding this route's request body instead of ``max_request_bytes``
     size_limit: str | None = None
+    #: a browser page (api/web): same policy enforcement, HTML answers, not in the OpenAPI document
+    page: bool = False
 
 
 def declare(operation_id: str, tag: str, summary: str, *, policy: Policy,
@@ -85,6 +90,17 @@ def declare(operation_id: str, tag: str, summary: str, *, policy: Policy,
 
     def attach(view: F) -> F:
         view.declaration = declaration  # type: ignore[attr-defined]
+        return view
+
+    return attach
+
+
+def page(summary: str, *, policy: Policy, **options: Any) -> Callable[[F], F]:
+    """Declare a browser page (``api.web``): enforced like an API route, answered in HTML, not published."""
+
+    def attach(view: F) -> F:
+        view.declaration = Declaration(view.__name__, "pages", summary, policy, {}, page=True,  # type: ignore[attr-defined]
+                                       **options)
         return view
 
     return attach

@@ -33,6 +33,12 @@ def _is_refusal(exc: ServiceError) -> bool:
     return exc.status in (401, 403, 429) or isinstance(exc, NotShared) or "requirement" in exc.extra
 
 
+def _is_page() -> bool:
+    from api.web.pages import is_page_request
+
+    return is_page_request()
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def _service_error(exc: ServiceError) -> Response:
@@ -40,6 +46,10 @@ def register_error_handlers(app: Flask) -> None:
             from api.access import audit_refusal
 
             audit_refusal(exc.status, exc.detail, exc.extra.get("requirement"))
+        if _is_page():
+            from api.web.pages import refusal_page
+
+            return refusal_page(exc.status, exc.title, exc.detail)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
         response = problem(exc.status, exc.title, exc.detail, **exc.extra)
         response.headers.update(headers)
@@ -53,6 +63,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
+        if _is_page():
+            from api.web.pages import refusal_page
+
+            return refusal_page(exc.code or 500, exc.name, exc.description or exc.name)
         return problem(exc.code or 500, exc.name, exc.description or exc.name)
 
     @app.errorhandler(Exception)

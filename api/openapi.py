@@ -111,7 +111,7 @@ def _operations(app: Flask) -> dict[str, dict[str, Any]]:
     paths: dict[str, dict[str, Any]] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         declaration = declaration_of(app.view_functions.get(rule.endpoint))
-        if declaration is None:
+        if declaration is None or declaration.page:
             continue
         path = re.sub(r"<(?:[a-z]+:)?([a-z_0-9]+)>", r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
@@ -147,4 +147,6 @@ def operation(d: Declaration) -> dict[str, Any]:
     op["responses"] = responses
     op["security"] = [{}] if d.policy.public else [{"bearer": []}]
     op["x-oospath-policy"] = {"public": d.policy.public, "roles": sorted(d.policy.roles), "scope": d.policy.scope}
+    if d.policy.service_token:
+        op["x-oospath-policy"]["service_token"] = d.policy.service_token
     return op

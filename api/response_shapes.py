@@ -56,6 +56,19 @@ def items_of(name: str, description: str | None = None) -> dict[str, Any]:
     return obj({"items": {"type": "array", "items": ref(name)}}, description=description)
 
 
+URI_REFERENCE = {"type": "string", "format": "uri-reference"}
+#: what a paged list adds to its items: the next page's path and query (null on the last page)
+PAGE_PROPERTIES: dict[str, Any] = {
+    "next": nullable({**URI_REFERENCE, "description": "the next page (path and query), null on the last page"}),
+    "links": obj({"self": URI_REFERENCE, "next": nullable(URI_REFERENCE)}, title="Page links"),
+}
+
+
+def page_of(name: str, description: str | None = None) -> dict[str, Any]:
+    """One page of a list (``limit`` rows at most, in the list's documented order)."""
+    return obj({"items": {"type": "array", "items": ref(name)}, **PAGE_PROPERTIES}, description=description)
+
+
 # ---- response shapes (written once, referenced everywhere) ---------------------------------------
 LINKS = {
     "type": "object", "title": "Links", "required": ["self"],
@@ -300,3 +313,15 @@ PERIODIC_REVIEW = obj({
                    "description": "OOS-24: the signed MAH approval of the review and other signed steps"},
     "links": ref("Links"),
 }, title="Periodic review (process run)", description="OOS-20, OOS-22: one run of processes/periodic_review.bpmn.")
+
+
+SPECIFICATION_VIEW_PROPERTIES: dict[str, Any] = {
+    "product_code": STRING, "version": {"type": "integer"}, "effective_from": TIME,
+    "limits": {"type": "array", "items": LIMIT_VIEW},
+    "status": {"enum": ["approved", "awaiting_approval", "rejected"],
+               "description": "change control: only an approved version judges batches (OOS-24)"},
+    "created_by": STRING, "approved_by": OPT_STRING, "approved_at": nullable(TIME),
+    "signature": {"anyOf": [ref("SignatureManifestation"), {"type": "null"}],
+                  "description": "QA's signed approval or rejection (21 CFR 11.50); null while awaiting it"},
+    "links": LINKS,
+}

@@ -150,7 +150,19 @@ DEFINITION_REJECTION = {
     "properties": {"signature": SIGNATURE, "reason": {"type": "string", "minLength": 1, "maxLength": 2000}},
 }
 
+SPECIFICATION_APPROVAL = {
+    "title": "Approve a specification version", "type": "object", "additionalProperties": False,
+    "required": ["signature"], "properties": {"signature": SIGNATURE},
+}
+
+SPECIFICATION_REJECTION = {
+    "title": "Reject a specification version", "type": "object", "additionalProperties": False,
+    "required": ["signature", "reason"],
+    "properties": {"signature": SIGNATURE, "reason": {"type": "string", "minLength": 1, "maxLength": 2000}},
+}
+
 ALL: dict[str, dict[str, Any]] = {
+    "SpecificationApproval": SPECIFICATION_APPROVAL, "SpecificationRejection": SPECIFICATION_REJECTION,
     "DefinitionApproval": DEFINITION_APPROVAL, "DefinitionRejection": DEFINITION_REJECTION,
     "ReportRequest": REPORT_REQUEST, "ReviewStart": REVIEW_REQUEST, "Login": LOGIN,
     "Product": PRODUCT, "Specification": SPECIFICATION, "Batch": BATCH, "CaseOpen": CASE_OPEN,

@@ -7,7 +7,8 @@ import sys
 
 def main() -> None:
     benchmarks = {"engine": "bench.engine", "messaging": "bench.messaging", "fault_injection": "bench.fault_injection",
-                  "report": "bench.report", "audit": "bench.audit", "expressions": "bench.expressions"}
+                  "report": "bench.report", "audit": "bench.audit", "expressions": "bench.expressions",
+                  "tasks": "bench.tasks", "http": "bench.http", "scale": "bench.scale", "history": "bench.history"}
     if len(sys.argv) < 2 or sys.argv[1] not in benchmarks:
         print(f"usage: python -m bench {{{'|'.join(benchmarks)}}} [--cases N]", file=sys.stderr)
         sys.exit(2)

@@ -14,6 +14,7 @@ from engine.services.agreements import put_in_force_on_completion
 from engine.services.cases import close_case_on_completion
 from engine.services.runtime import Runtime
 from engine.services.uow import UnitOfWork
+from engine.services.workflow_cache import WorkflowCache
 from engine.settings import Settings
 from engine.store.db import make_engine, session_factory, upgrade
 
@@ -38,6 +39,6 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, migr
     db = make_engine(settings.database_url)
     if migrate:
         upgrade(db)
-    runtime = Runtime(clock, InstanceSerializer(), safe_script_engine())
+    runtime = Runtime(clock, InstanceSerializer(), safe_script_engine(), WorkflowCache(settings.workflow_cache_size))
     runtime.completion_hooks += [close_case_on_completion, put_in_force_on_completion]
     return Oospath(settings, clock, db, session_factory(db), runtime)

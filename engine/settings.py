@@ -44,12 +44,27 @@ class Settings:
     max_record_bytes: int = field(default_factory=lambda: _int("OOSPATH_MAX_RECORD_BYTES", 32 * 1024 * 1024))
     # Plausible facts: a recorded time (supply, delivery, administration) may lie at most this far in the future.
     future_tolerance_minutes: int = field(default_factory=lambda: _int("OOSPATH_FUTURE_TOLERANCE_MINUTES", 5))
+    # Operations: log lines as JSON objects ("json", default in production) or text (default otherwise).
+    log_format: str = ""
+    # Operations: a bearer token Prometheus scrapes /metrics with (no interactive login); unset: none accepted.
+    metrics_token: str | None = field(default_factory=lambda: os.environ.get("OOSPATH_METRICS_TOKEN") or None)
+    # Performance: deserialized workflows of hot instances kept per process between steps (0: none kept).
+    workflow_cache_size: int = field(default_factory=lambda: _int("OOSPATH_WORKFLOW_CACHE_SIZE", 64))
 
     def __post_init__(self) -> None:
         # Derived defaults live under var_dir so one directory holds an embedded installation.
         if not self.database_url:
             url = os.environ.get("OOSPATH_DATABASE_URL") or f"sqlite:///{self.var_dir / 'oospath.db'}"
             object.__setattr__(self, "database_url", url)
+        if not self.log_format:
+            chosen = os.environ.get("OOSPATH_LOG_FORMAT") or ("json" if self.environment == "production" else "text")
+            object.__setattr__(self, "log_format", chosen)
+        if self.log_format not in ("json", "text"):
+            raise ValueError(f"OOSPATH_LOG_FORMAT={self.log_format!r}: use 'json' or 'text'")
+        if self.workflow_cache_size < 0:
+            raise ValueError("OOSPATH_WORKFLOW_CACHE_SIZE: 0 (no cache) or more workflows per process")
+        if self.metrics_token is not None and len(self.metrics_token) < 32:
+            raise ValueError("OOSPATH_METRICS_TOKEN: at least 32 random characters (e.g. `openssl rand -hex 32`)")
         if self.record_store is None:
             object.__setattr__(self, "record_store", _path("OOSPATH_RECORD_STORE", self.var_dir / "records"))
         if self.mail_outbox is None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -54,7 +54,10 @@ def validate(paths: tuple[Path, ...]) -> None:
 @click.option("--broker", type=click.Choice(["embedded", "amqp"]), default="embedded", show_default=True,
               help="amqp: through RabbitMQ (OOSPATH_AMQP_URL) with the relay and each worker as a process, "
                    "in the namespace OOSPATH_AMQP_NAMESPACE (default here: oospath-demo), whose queues it purges.")
-def demo(scenario: str, var_dir: Path | None, broker: str) -> None:
+@click.option("--serve", is_flag=True, help="Then serve the browser pages over the demo's data and print the case "
+                                            "page's URL (stop with Ctrl-C).")
+@click.option("--port", default=8000, show_default=True, help="Port of --serve (on 127.0.0.1).")
+def demo(scenario: str, var_dir: Path | None, broker: str, serve: bool, port: int) -> None:
     """Run one complete OOS case and print its timeline (embedded defaults unless --broker amqp).
 
     periodic-review: two years of one product imported, the six-monthly review run to its end (embedded only).
@@ -70,9 +73,7 @@ def demo(scenario: str, var_dir: Path | None, broker: str) -> None:
         put_agreement_in_force,
         run_scenario,
         seed_catalogue,
-        wait_until_settled,
     )
-    from oospath.supervisor import CONSUMER_KINDS, Supervisor
     from oospath.timeline import print_timeline
     from workers.embedded import EmbeddedMessaging
 
@@ -90,23 +91,7 @@ def demo(scenario: str, var_dir: Path | None, broker: str) -> None:
         put_agreement_in_force(app, messaging.pump)
         result = run_scenario(app, messaging.pump, scenario, clock.advance)
     else:
-        from workers.transport.rabbitmq import RabbitMqTransport
-        from workers.transport.topology import Topology
-
-        namespace = os.environ.get("OOSPATH_AMQP_NAMESPACE", "oospath-demo")
-        transport = RabbitMqTransport(topology=Topology(namespace))
-        transport.declare()
-        transport.purge()
-        transport.close()
-        supervisor = Supervisor({"OOSPATH_DATABASE_URL": settings.database_url, "OOSPATH_VAR_DIR": str(var_dir),
-                                 "OOSPATH_CLOCK_FILE": str(clock.path), "OOSPATH_AMQP_NAMESPACE": namespace},
-                                var_dir / "logs")
-        supervisor.start(["relay", *CONSUMER_KINDS])
-        try:
-            put_agreement_in_force(app, lambda: wait_until_settled(app))
-            result = run_scenario(app, lambda: wait_until_settled(app), scenario, clock.advance)
-        finally:
-            supervisor.stop()
+        result = _run_over_rabbitmq(app, settings, clock, var_dir, scenario)
     print_timeline(console, app, result.case.id)
     case = result.case
     console.print(
@@ -116,6 +101,34 @@ def demo(scenario: str, var_dir: Path | None, broker: str) -> None:
     )
     if case.status != "closed":
         sys.exit(1)
+    if serve:
+        from oospath.demo_server import serve_demo
+
+        serve_demo(console, app, case.id, scenario, "127.0.0.1", port)
+
+
+def _run_over_rabbitmq(app: Any, settings: Settings, clock: Any, var_dir: Path, scenario: str) -> Any:
+    """The demo with the relay and each worker kind as a process, over RabbitMQ (``--broker amqp``)."""
+    from oospath.demo import put_agreement_in_force, run_scenario, wait_until_settled
+    from oospath.supervisor import CONSUMER_KINDS, Supervisor
+    from workers.transport.rabbitmq import RabbitMqTransport
+    from workers.transport.topology import Topology
+
+    namespace = os.environ.get("OOSPATH_AMQP_NAMESPACE", "oospath-demo")
+    transport = RabbitMqTransport(topology=Topology(namespace))
+    transport.declare()
+    transport.purge()
+    transport.close()
+    supervisor = Supervisor({"OOSPATH_DATABASE_URL": settings.database_url, "OOSPATH_VAR_DIR": str(var_dir),
+                             "OOSPATH_CLOCK_FILE": str(clock.path), "OOSPATH_AMQP_NAMESPACE": namespace},
+                            var_dir / "logs")
+    supervisor.start(["relay", *CONSUMER_KINDS])
+    try:
+        put_agreement_in_force(app, lambda: wait_until_settled(app))
+        result = run_scenario(app, lambda: wait_until_settled(app), scenario, clock.advance)
+    finally:
+        supervisor.stop()
+    return result
 
 
 @main.command()
@@ -123,13 +136,14 @@ def demo(scenario: str, var_dir: Path | None, broker: str) -> None:
 def worker(kind: str) -> None:
     """Consume one queue from RabbitMQ (OOSPATH_AMQP_URL) until stopped; several may run per kind."""
     from engine.bootstrap import bootstrap
-    from workers.dead_letters import incident_recorder
+    from engine.logging_setup import configure_logging
+    from workers.dead_letters import incident_recorder, retry_counter
     from workers.embedded import consumers
     from workers.transport.rabbitmq import RabbitMqTransport
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = bootstrap(migrate=False)
-    transport = RabbitMqTransport(on_dead_letter=incident_recorder(app))
+    configure_logging(app.settings)
+    transport = RabbitMqTransport(on_dead_letter=incident_recorder(app), on_retry=retry_counter(app))
     transport.consume(kind, consumers(app, transport)[kind])
 
 
@@ -138,39 +152,58 @@ def worker(kind: str) -> None:
 def relay(interval: float) -> None:
     """Publish committed outbox messages to RabbitMQ with batched publisher confirms, forever."""
     from engine.bootstrap import bootstrap
+    from engine.logging_setup import configure_logging
     from workers.relay import run_relay
     from workers.transport.rabbitmq import RabbitMqTransport
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    run_relay(bootstrap(migrate=False), RabbitMqTransport(), interval)
+    app = bootstrap(migrate=False)
+    configure_logging(app.settings)
+    run_relay(app, RabbitMqTransport(), interval)
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
-def serve(host: str, port: int) -> None:
-    """Serve the HTTP API (development server; put a WSGI server in front in production)."""
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="API processes (gunicorn sync workers); several may also run on several hosts over one "
+                   "PostgreSQL database.")
+@click.option("--timeout", default=120, show_default=True, type=click.IntRange(10, 3600),
+              help="Seconds a request may run before its worker process is restarted.")
+def serve(host: str, port: int, workers: int, timeout: int) -> None:
+    """Serve the HTTP API with gunicorn, the production server (README, "Production server")."""
     from api import create_app
     from api.app import UnsafeConfiguration
+    from engine.logging_setup import configure_logging
+    from oospath.production_server import run
 
     try:
-        app = create_app()
+        settings = Settings()
+    except ValueError as refused:  # a setting out of its range, named by the message
+        raise click.ClickException(str(refused)) from refused
+    if workers > 1 and not settings.database_url.startswith("postgresql"):
+        raise click.ClickException("--workers > 1 needs PostgreSQL (OOSPATH_DATABASE_URL): SQLite has one writer, "
+                                   "so run one API process over it")
+    configure_logging(settings)
+    try:
+        app = create_app({"SETTINGS": settings})
     except UnsafeConfiguration as refused:
         raise click.ClickException(str(refused)) from refused
-    app.run(host=host, port=port)
+    run(app, app.extensions["oospath"], host, port, workers, timeout)
 
 
 @main.command()
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between passes.")
 @click.option("--once", is_flag=True, help="Fire what is due now and exit.")
 def scheduler(interval: float, once: bool) -> None:
-    """Fire due BPMN timers (deadline escalations, overdue marking)."""
+    """Fire due BPMN timers (deadline escalations, overdue marking); several may run over one PostgreSQL."""
     from engine.bootstrap import bootstrap
+    from engine.logging_setup import configure_logging
     from engine.services.audit_anchors import anchor_pass
     from engine.services.periodic_review import start_due
-    from engine.services.scheduling import messaging_embedded, scheduler_pass
+    from engine.services.scheduling import messaging_embedded, once_per_pass_duties, scheduler_pass
 
     app = bootstrap()
+    configure_logging(app.settings)
     deliver = None
     if messaging_embedded():  # the alerts a timer raises leave with this pass, not at the API's next write
         from workers.embedded import EmbeddedMessaging
@@ -180,11 +213,13 @@ def scheduler(interval: float, once: bool) -> None:
         fired = scheduler_pass(app, deliver)
         if fired:
             console.print(f"fired {fired} timer(s)")
-        if reviews := start_due(app):  # the six-monthly periodic review (OOS-20)
-            console.print(f"started {reviews} periodic review(s)")
-            if deliver is not None:
-                deliver()
-        anchor_pass(app)  # the audit chains' heads, outside the database (OOS-24)
+        with once_per_pass_duties(app) as sole:  # of several schedulers, one does these at a time
+            if sole and (reviews := start_due(app)):  # the six-monthly periodic review (OOS-20)
+                console.print(f"started {reviews} periodic review(s)")
+                if deliver is not None:
+                    deliver()
+            if sole:
+                anchor_pass(app)  # the audit chains' heads, outside the database (OOS-24)
         if once:
             return
         time.sleep(interval)
@@ -244,6 +279,10 @@ from oospath.cli_accounts import orgs_group, users_group  # noqa: E402 (commands
 
 main.add_command(orgs_group)
 main.add_command(users_group)
+
+from oospath.cli_catalog import catalog_group  # noqa: E402 (commands of oospath/cli_catalog.py)
+
+main.add_command(catalog_group)
 
 if __name__ == "__main__":
     main()

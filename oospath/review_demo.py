@@ -44,7 +44,8 @@ from engine.services import batch_import, catalog, instances, periodic_review, t
 from engine.services.errors import Conflict
 from engine.services.identity import Actor
 from engine.settings import Settings
-from engine.store.models import PeriodicReportRow, ProcessInstance
+from engine.store.models import ProcessInstance
+from engine.store.review_models import PeriodicReportRow
 from oospath.demo import ADMIN, deploy_processes
 from oospath.demo_people import credentials_of, seed_people
 from workers.embedded import EmbeddedMessaging

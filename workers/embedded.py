@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from engine.bootstrap import Oospath
-from workers.dead_letters import incident_recorder
+from engine.logging_setup import log_context
+from workers.dead_letters import incident_recorder, retry_counter
 from workers.engine_results import ResultConsumer
 from workers.inbound import InboundConsumer
 from workers.notifications import NotificationWorker
 from workers.records import RecordsWorker
 from workers.relay import relay_pending
 from workers.reporting import ReportingWorker
-from workers.transport.base import Handler, Transport
+from workers.transport.base import Handler, Message, Transport
 from workers.transport.inprocess import InProcessTransport
 
 
@@ -20,13 +21,26 @@ def consumers(app: Oospath, transport: Transport) -> dict[str, Handler]:
     kinds: dict[str, Handler] = {w.kind: w.handle for w in workers}
     kinds["results"] = ResultConsumer(app).handle
     kinds["inbound"] = InboundConsumer(app).handle
-    return kinds
+    return {kind: _logged(handler) for kind, handler in kinds.items()}
+
+
+def _logged(handler: Handler) -> Handler:
+    """The handler's log lines carry the message's id and the case, instance and task it concerns."""
+
+    def handle(message: Message) -> None:
+        body = message.body if isinstance(message.body, dict) else {}
+        with log_context(message_id=message.message_id, case_id=body.get("case_id"),
+                         instance_id=body.get("instance_id"), task_id=body.get("task_id")):
+            handler(message)
+
+    return handle
 
 
 class EmbeddedMessaging:
     def __init__(self, app: Oospath, transport: InProcessTransport | None = None) -> None:
         self.app = app
-        self.transport = transport or InProcessTransport(on_dead_letter=incident_recorder(app))
+        self.transport = transport or InProcessTransport(on_dead_letter=incident_recorder(app),
+                                                         on_retry=retry_counter(app))
         self.transport.declare()
         self.consumers: dict[str, Handler] = consumers(app, self.transport)
 

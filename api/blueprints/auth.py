@@ -42,12 +42,22 @@ def _policy() -> accounts.LoginPolicy:
          description="User name and password; `organisation` when the user works for several. Too many failed "
                      "attempts for a user name are refused (429) until the window passes; every attempt is audited.")
 def login() -> dict[str, Any]:
-    app, body = container(), current_body()
-    now, username = app.clock.now(), body["username"]
+    body = current_body()
+    issued = log_in(body["username"], body["password"], body.get("organisation"))
+    actor = issued.actor
+    return {"access_token": issued.token, "token_type": "Bearer", "expires_at": issued.expires_at.isoformat(),
+            "user": actor.user, "printed_name": actor.printed_name, "organisation": actor.organisation,
+            "roles": sorted(actor.roles)}
+
+
+def log_in(username: str, password: str, organisation: str | None) -> accounts.IssuedToken:
+    """Check the password and issue a token; every attempt is audited, a refused one in its own transaction."""
+    app = container()
+    now = app.clock.now()
     with app.uow() as uow:
         try:
-            user = accounts.check_login(uow.session, now, username, body["password"], _policy())
-            issued = accounts.issue_token(uow.session, now, user, body.get("organisation"), _policy())
+            user = accounts.check_login(uow.session, now, username, password, _policy())
+            issued = accounts.issue_token(uow.session, now, user, organisation, _policy())
         except ServiceError as refused:
             uow.session.rollback()
             accounts.record_attempt(uow.session, now, username, False, request.remote_addr, refused.detail)
@@ -55,10 +65,7 @@ def login() -> dict[str, Any]:
             raise
         accounts.record_attempt(uow.session, now, username, True, request.remote_addr)
         uow.commit()
-    actor = issued.actor
-    return {"access_token": issued.token, "token_type": "Bearer", "expires_at": issued.expires_at.isoformat(),
-            "user": actor.user, "printed_name": actor.printed_name, "organisation": actor.organisation,
-            "roles": sorted(actor.roles)}
+    return issued
 
 
 @bp.post("/logout")

@@ -12,6 +12,7 @@ from api.access import current_actor, current_body, signing_credentials
 from api.app import container
 from api.declarations import CASE_ROLES, Param, declare, roles
 from api.errors import BadRequest
+from api.paging import PAGE_QUERY, page_body, page_request
 from api.views import audit_view, iso, task_view, timer_view
 from engine.services import (
     access,
@@ -35,14 +36,15 @@ AUDIT_ROLES = ("qa", "auditor")
 
 
 @bp.get("")
-@declare("listCases", "cases", "OOS cases of the caller's organisation", policy=roles(*CASE_ROLES),
+@declare("listCases", "cases", "OOS cases of the caller's organisation, one page at a time",
+         policy=roles(*CASE_ROLES),
          ok={"200": ("Cases the caller's organisation is party to, newest first (OOS-25)", "CaseList")},
-         query={"status": Param("only cases in this status", {"enum": ["open", "closed"]})})
+         query={"status": Param("only cases in this status", {"enum": ["open", "closed"]}), **PAGE_QUERY})
 def list_cases() -> dict[str, Any]:
     actor = current_actor()
     with container().uow() as uow:
-        rows = cases.list_cases(uow.session, request.args.get("status"), actor=actor)
-        return {"items": [cases.case_summary(c) for c in rows]}
+        found = cases.list_cases(uow.session, request.args.get("status"), actor=actor, page=page_request())
+        return page_body(found, cases.case_summary)
 
 
 @bp.post("")
@@ -68,53 +70,58 @@ def open_case() -> tuple[dict[str, Any], int]:
                      "manifestations of the case's signed decisions.")
 def get_case(case_id: str) -> dict[str, Any]:
     with container().uow() as uow:
-        session = uow.session
-        case = cases.get_case(session, case_id)
-        instance = cases.case_instance(session, case)
-        view = cases.case_summary(case)
-        view.update({
-            "specification_version": case.specification_version, "findings": case.findings,
-            "parties": case.parties, "exceptional_use_reason": case.exceptional_use_reason,
-            "instance": {"id": instance.id, "status": instance.status, "end_event": instance.end_event},
-            "open_tasks": [task_view(t) for t in tasks.list_tasks(session, case_id=case.id)],
-            "waiting_for_workers": [task_view(t) for t in tasks.list_tasks(session, case_id=case.id,
-                                                                            state="waiting", kind="service")],
-            "deadlines": deadlines.case_deadlines(session, case, container().clock.now()),
-            "timers": [timer_view(t) for t in instances.timers_of(session, instance.id)],
-            "notifications": [
-                {"party": n.party, "recipient": n.recipient, "subject": n.subject, "requirement": n.requirement,
-                 "channel": n.channel, "message_id": n.message_id, "sha256": n.payload_sha256,
-                 "delivered_at": iso(n.delivered_at)}
-                for n in evidence.notifications_of_case(session, case.id)],
-            "records": [
-                {"id": r.id, "record_type": r.record_type, "sha256": r.sha256, "media_type": r.media_type,
-                 "size": r.size, "captured_by": r.captured_by, "captured_at": iso(r.captured_at)}
-                for r in evidence.records_of_case(session, case.id)],
-            "inbound_events": [
-                {"event_type": e.event_type, "message_id": e.message_id, "received_at": iso(e.received_at),
-                 "payload": e.payload} for e in evidence.inbound_events_of_case(session, case.id)],
-            "incidents": [{"id": i.id, "status": i.status, "error": i.error, "routing_key": i.routing_key,
-                           "created_at": iso(i.created_at)}
-                          for i in incidents.list_incidents(session, case_id=case.id)],
-            "signatures": [signatures.manifestation(s)
-                           for s in signatures.signatures_of_case(session, case.id, case.instance_id)],
-            "links": {"self": f"/api/v1/cases/{case.id}", "audit": f"/api/v1/cases/{case.id}/audit"},
-        })
-        return view
+        return case_detail(uow.session, case_id)
+
+
+def case_detail(session: Any, case_id: str) -> dict[str, Any]:
+    """The case as the API and the case page show it."""
+    case = cases.get_case(session, case_id)
+    instance = cases.case_instance(session, case)
+    view = cases.case_summary(case)
+    view.update({
+        "specification_version": case.specification_version, "findings": case.findings,
+        "parties": case.parties, "exceptional_use_reason": case.exceptional_use_reason,
+        "instance": {"id": instance.id, "status": instance.status, "end_event": instance.end_event},
+        "open_tasks": [task_view(t) for t in tasks.list_tasks(session, case_id=case.id)],
+        "waiting_for_workers": [task_view(t) for t in tasks.list_tasks(session, case_id=case.id,
+                                                                        state="waiting", kind="service")],
+        "deadlines": deadlines.case_deadlines(session, case, container().clock.now()),
+        "timers": [timer_view(t) for t in instances.timers_of(session, instance.id)],
+        "notifications": [
+            {"party": n.party, "recipient": n.recipient, "subject": n.subject, "requirement": n.requirement,
+             "channel": n.channel, "message_id": n.message_id, "sha256": n.payload_sha256,
+             "delivered_at": iso(n.delivered_at)}
+            for n in evidence.notifications_of_case(session, case.id)],
+        "records": [
+            {"id": r.id, "record_type": r.record_type, "sha256": r.sha256, "media_type": r.media_type,
+             "size": r.size, "captured_by": r.captured_by, "captured_at": iso(r.captured_at)}
+            for r in evidence.records_of_case(session, case.id)],
+        "inbound_events": [
+            {"event_type": e.event_type, "message_id": e.message_id, "received_at": iso(e.received_at),
+             "payload": e.payload} for e in evidence.inbound_events_of_case(session, case.id)],
+        "incidents": [{"id": i.id, "status": i.status, "error": i.error, "routing_key": i.routing_key,
+                       "created_at": iso(i.created_at)}
+                      for i in incidents.list_incidents(session, case_id=case.id)],
+        "signatures": [signatures.manifestation(s)
+                       for s in signatures.signatures_of_case(session, case.id, case.instance_id)],
+        "links": {"self": f"/api/v1/cases/{case.id}", "audit": f"/api/v1/cases/{case.id}/audit"},
+    })
+    return view
 
 
 @bp.get("/<case_id>/audit")
 @declare("getCaseAudit", "cases", "The case's audit trail with its hash-chain check",
          policy=roles(*AUDIT_ROLES, scope="case"),
-         ok={"200": ("Every attributable action of the case (OOS-24)", "AuditTrail")}, path=CASE_ID)
+         ok={"200": ("Every attributable action of the case (OOS-24), by sequence, one page at a time; the "
+                     "chain check covers the whole trail", "AuditTrail")}, path=CASE_ID, query=PAGE_QUERY)
 def case_audit(case_id: str) -> dict[str, Any]:
     with container().uow() as uow:
         case = cases.get_case(uow.session, case_id)
-        entries = audit_views.case_trail(uow.session, case.id)
+        entries = audit_views.case_trail(uow.session, case.id, page=page_request())
         verified = audit_anchors.verify_case_chain(uow.session, container().settings.audit_anchor_log, case)
         return {"case_id": case.id, "reference": case.reference, "chain_intact": verified.intact,
                 "broken_rows": verified.broken_rows, "verification": verified.summary(),
-                "breaks": [str(b) for b in verified.breaks], "items": [audit_view(e) for e in entries]}
+                "breaks": [str(b) for b in verified.breaks], **page_body(entries, audit_view)}
 
 
 @bp.post("/<case_id>/records")

@@ -5,19 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, request
+from sqlalchemy.orm import Session
 
-from api.access import current_actor, current_body
+from api.access import current_actor, current_body, signing_credentials
 from api.app import container
 from api.declarations import Param, declare, roles
 from api.response_shapes import BATCH_STATUSES
 from api.views import iso
 from engine.domain.specifications import Product, ProductKind, Specification
-from engine.services import access, catalog, pharmacovigilance, qp
+from engine.services import access, catalog, catalog_approval, pharmacovigilance, qp
 from engine.store.models import BatchRow, ProductRow, SpecificationRow
 
 bp = Blueprint("catalog", __name__, url_prefix="/api/v1")
 CATALOGUE_READERS = ("qa", "qp", "mah_ra", "importer_qa", "auditor")
 BATCH_ID = {"batch_id": Param("batch id, e.g. CART19-25-0102")}
+SPEC_VERSION = {"product_code": Param("product code, e.g. CART19-AUTH"),
+                "version": Param("specification version", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1})}
 
 
 def product_view(p: ProductRow) -> dict[str, Any]:
@@ -25,9 +28,12 @@ def product_view(p: ProductRow) -> dict[str, Any]:
             "atmp_class": p.atmp_class}
 
 
-def specification_view(s: SpecificationRow) -> dict[str, Any]:
+def specification_view(session: Session, s: SpecificationRow) -> dict[str, Any]:
+    """A version with its change-control status and the manifestation of QA's signed decision (OOS-24)."""
     return {"product_code": s.product_code, "version": s.version, "effective_from": iso(s.effective_from),
-            "limits": s.limits}
+            "limits": s.limits, "status": s.status, "created_by": s.created_by, "approved_by": s.approved_by,
+            "approved_at": iso(s.approved_at), "signature": catalog_approval.decision_manifestation(session, s),
+            "links": {"self": f"/api/v1/specifications/{s.product_code}/versions/{s.version}"}}
 
 
 def batch_view(assessment: catalog.BatchAssessment) -> dict[str, Any]:
@@ -73,13 +79,15 @@ def add_product() -> tuple[dict[str, Any], int]:
 def list_specifications() -> dict[str, Any]:
     with container().uow() as uow:
         rows = catalog.list_specifications(uow.session, request.args.get("product_code"))
-        return {"items": [specification_view(s) for s in rows]}
+        return {"items": [specification_view(uow.session, s) for s in rows]}
 
 
 @bp.post("/specifications")
-@declare("addSpecification", "catalogue", "Approve a specification version", policy=roles("qa"),
-         ok={"201": ("Created", "SpecificationView")}, errors=("400", "404", "409"), body="Specification",
-         description="OOS-01: approved versions are never changed; add the next version instead. Role qa (OOS-25).")
+@declare("addSpecification", "catalogue", "Propose a specification version", policy=roles("qa"),
+         ok={"201": ("Created, awaiting QA approval", "SpecificationView")}, errors=("400", "404", "409"),
+         body="Specification",
+         description="OOS-01: versions are never changed; add the next version instead. The version takes effect "
+                     "only once another QA user approved it with a signature (OOS-24). Role qa (OOS-25).")
 def add_specification() -> tuple[dict[str, Any], int]:
     app, actor, body = container(), current_actor(), current_body()
     spec = catalog.domain_call(lambda: Specification(
@@ -88,7 +96,48 @@ def add_specification() -> tuple[dict[str, Any], int]:
     with app.uow() as uow:
         row = catalog.add_specification(uow.session, app.clock, spec, actor)
         uow.commit()
-        return specification_view(row), 201
+        return specification_view(uow.session, row), 201
+
+
+@bp.get("/specifications/<product_code>/versions/<int:version>")
+@declare("getSpecificationVersion", "catalogue", "One specification version", policy=roles(*CATALOGUE_READERS),
+         ok={"200": ("The version, its status and QA's signed decision", "SpecificationView")}, errors=("404",),
+         path=SPEC_VERSION)
+def get_specification(product_code: str, version: int) -> dict[str, Any]:
+    with container().uow() as uow:
+        row = catalog_approval.get_specification(uow.session, product_code, version)
+        return specification_view(uow.session, row)
+
+
+@bp.post("/specifications/<product_code>/versions/<int:version>/approval")
+@declare("approveSpecificationVersion", "catalogue", "Approve a specification version (QA, signed)",
+         policy=roles("qa"), ok={"200": ("Approved: batches are judged against it from its effective time",
+                                         "SpecificationView")},
+         errors=("400", "404", "409"), body="SpecificationApproval", path=SPEC_VERSION,
+         description="Change control (OOS-24, OOS-25): a version takes effect only once a QA user other than its "
+                     "creator approves it, re-entering the password (signature meaning `approval`, binding the "
+                     "SHA-256 of the version's content).")
+def approve_specification(product_code: str, version: int) -> dict[str, Any]:
+    return _decide(catalog_approval.approve_specification, product_code, version)
+
+
+@bp.post("/specifications/<product_code>/versions/<int:version>/rejection")
+@declare("rejectSpecificationVersion", "catalogue", "Reject a specification version (QA, signed)",
+         policy=roles("qa"), ok={"200": ("Rejected: the version never takes effect", "SpecificationView")},
+         errors=("400", "404", "409"), body="SpecificationRejection", path=SPEC_VERSION,
+         description="Change control (OOS-24): QA rejects a version awaiting approval, with a reason and a signature.")
+def reject_specification(product_code: str, version: int) -> dict[str, Any]:
+    return _decide(catalog_approval.reject_specification, product_code, version, current_body()["reason"])
+
+
+def _decide(decision: Any, product_code: str, version: int, *reason: str) -> dict[str, Any]:
+    """QA's signed approval or rejection of a specification version (change control, OOS-24)."""
+    app, actor = container(), current_actor()
+    with app.uow() as uow:
+        row = decision(uow.session, app.clock.now(), actor, product_code, version,
+                       signing_credentials(current_body()["signature"]), *reason)
+        uow.commit()
+        return specification_view(uow.session, row)
 
 
 @bp.get("/batches")

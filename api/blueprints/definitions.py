@@ -1,7 +1,8 @@
-"""/api/v1/process-definitions: list, deploy, and one version with its XML."""
+"""/api/v1/process-definitions: list, validate, deploy, and one version with its XML."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, request
@@ -11,6 +12,7 @@ from api.app import container
 from api.declarations import Param, declare, roles
 from api.errors import BadRequest
 from api.views import iso
+from engine.bpmn.errors import BpmnProblem
 from engine.bpmn.xml_safety import declared_bytes
 from engine.services import definitions
 from engine.store.models import ProcessDefinition
@@ -69,6 +71,47 @@ def deploy() -> tuple[dict[str, Any], int]:
         uow.commit()
         items = [definition_view(o.definition, o.created) for o in outcomes]
     return {"items": items}, 201 if any(o.created for o in outcomes) else 200
+
+
+#: the requirement ids a deploy-check refusal starts with ("OOS-08, OOS-09: process 'oos_case' must keep ...")
+CITED = re.compile(r"^(OOS-\d{2}(?:, OOS-\d{2})*):")
+VALIDATION = {
+    "type": "object", "required": ["valid", "problems"],
+    "properties": {
+        "valid": {"type": "boolean", "description": "true when deploying the bundle would be accepted"},
+        "problems": {"type": "array", "items": {
+            "type": "object", "required": ["file", "line", "element_id", "element_type", "reason", "requirement"],
+            "properties": {
+                "file": {"type": "string"}, "line": {"type": ["integer", "null"]},
+                "element_id": {"type": ["string", "null"], "description": "the element to fix, when known"},
+                "element_type": {"type": ["string", "null"], "description": "its XML name, e.g. userTask"},
+                "reason": {"type": "string"},
+                "requirement": {"type": ["string", "null"],
+                                "description": "the pathway rule(s) the refusal enforces, e.g. `OOS-08, OOS-09`"}}}},
+    },
+}
+
+
+@bp.post("/validation")
+@declare("validateProcessDefinitions", "process definitions", "Check a bundle as deploy would, storing nothing",
+         policy=roles("process_designer"),
+         ok={"200": ("Whether deploy would accept the bundle, and every problem it would refuse", VALIDATION)},
+         errors=("400", "413"), body="DeploymentFiles", size_limit="max_record_bytes",
+         body_alternatives={"multipart/form-data": "DeploymentMultipart"},
+         description="Role process_designer (OOS-25). Runs exactly the checks of deploy (the same loader path) on "
+                     "the same body and answers 200 either way: `valid` false lists every problem with file, line, "
+                     "element id and type, and the requirement a pathway control carries (e.g. the QP's "
+                     "verification, OOS-08). Nothing is deployed or stored.")
+def validate() -> dict[str, Any]:
+    validation = definitions.validate(_uploaded_files(), current_actor())
+    return {"valid": not validation.problems, "problems": [_problem_view(p) for p in validation.problems]}
+
+
+def _problem_view(problem: BpmnProblem) -> dict[str, Any]:
+    cited = CITED.match(problem.reason)
+    return {"file": problem.file, "line": problem.line, "element_id": problem.element_id,
+            "element_type": problem.element_type, "reason": problem.reason,
+            "requirement": cited.group(1) if cited else None}
 
 
 @bp.get("/<key>/versions/<int:version>")

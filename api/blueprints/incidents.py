@@ -9,8 +9,9 @@ from flask import Blueprint, request
 from api.access import current_actor
 from api.app import container
 from api.declarations import Param, declare, roles
+from api.paging import PAGE_QUERY, page_body, page_request
 from api.views import iso
-from engine.services import access, incidents
+from engine.services import incidents
 from engine.store.models import Incident
 
 bp = Blueprint("incidents", __name__, url_prefix="/api/v1/incidents")
@@ -24,16 +25,16 @@ def incident_view(i: Incident) -> dict[str, Any]:
 
 
 @bp.get("")
-@declare("listIncidents", "incidents", "Dead-lettered messages", policy=roles("qa", "auditor"),
+@declare("listIncidents", "incidents", "Dead-lettered messages, one page at a time", policy=roles("qa", "auditor"),
          ok={"200": ("Incidents, newest first (of cases the caller's organisation is party to)", "IncidentList")},
          query={"case_id": Param("only this case's incidents"),
-                "status": Param("open or retried", {"enum": ["open", "retried"]})})
+                "status": Param("open or retried", {"enum": ["open", "retried"]}), **PAGE_QUERY})
 def list_incidents() -> dict[str, Any]:
     actor = current_actor()
     with container().uow() as uow:
-        rows = incidents.list_incidents(uow.session, request.args.get("case_id"), request.args.get("status"))
-        visible = access.case_visibility(uow.session, actor)
-        return {"items": [incident_view(i) for i in rows if visible(i.case_id)]}
+        found = incidents.list_incidents(uow.session, request.args.get("case_id"), request.args.get("status"),
+                                         actor=actor, page=page_request())
+        return page_body(found, incident_view)
 
 
 @bp.post("/<incident_id>/retry")

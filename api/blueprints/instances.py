@@ -9,8 +9,9 @@ from flask import Blueprint, request
 from api.access import current_actor, current_body
 from api.app import container
 from api.declarations import Param, declare, roles
+from api.paging import PAGE_QUERY, page_body, page_request
 from api.views import instance_view, task_view, timer_view
-from engine.services import access, instances, tasks
+from engine.services import instances, tasks
 from engine.services.errors import NotFound
 from engine.store.models import ProcessInstance
 
@@ -19,17 +20,19 @@ READERS = ("qa", "mah_ra", "auditor")
 
 
 @bp.get("")
-@declare("listProcessInstances", "process instances", "Process instances", policy=roles(*READERS),
-         ok={"200": ("Instances (of cases the caller's organisation is party to, and case-less ones)",
-                     "InstanceList")},
+@declare("listProcessInstances", "process instances", "Process instances, one page at a time",
+         policy=roles(*READERS),
+         ok={"200": ("Instances (of cases the caller's organisation is party to, and case-less ones), newest "
+                     "first", "InstanceList")},
          query={"key": Param("only instances of this process definition key"),
-                "status": Param("only instances in this status", {"enum": ["running", "completed"]})})
+                "status": Param("only instances in this status", {"enum": ["running", "completed"]}),
+                **PAGE_QUERY})
 def list_instances() -> dict[str, Any]:
     actor = current_actor()
     with container().uow() as uow:
-        rows = instances.list_instances(uow.session, request.args.get("key"), request.args.get("status"))
-        visible = access.case_visibility(uow.session, actor)
-        return {"items": [instance_view(i) for i in rows if visible(i.case_id)]}
+        found = instances.list_instances(uow.session, request.args.get("key"), request.args.get("status"),
+                                         actor=actor, page=page_request())
+        return page_body(found, instance_view)
 
 
 @bp.post("")

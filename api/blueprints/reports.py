@@ -21,7 +21,7 @@ from api.views import iso
 from engine.domain.trends import Period
 from engine.services import periodic_review, signatures
 from engine.services.errors import ServiceError
-from engine.store.models import PeriodicReportRow, PeriodicReviewRow
+from engine.store.review_models import PeriodicReportRow, PeriodicReviewRow
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1")
 

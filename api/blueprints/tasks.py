@@ -9,6 +9,7 @@ from flask import Blueprint, request
 from api.access import current_actor, current_body, signing_credentials
 from api.app import container
 from api.declarations import ANY_USER, Param, declare, roles
+from api.paging import PAGE_QUERY, page_body, page_request
 from api.response_shapes import ROLES, TASK_STATES
 from api.views import task_view
 from engine.services import signatures, tasks
@@ -20,15 +21,16 @@ TASK_ID = {"task_id": Param("task id")}
 
 
 @bp.get("")
-@declare("listTasks", "tasks", "The caller's task list", policy=ANY_USER,
-         ok={"200": ("Tasks of roles the caller holds, of cases their organisation is party to (OOS-25)",
-                     "TaskList")},
+@declare("listTasks", "tasks", "The caller's task list, one page at a time", policy=ANY_USER,
+         ok={"200": ("Tasks of roles the caller holds, of cases their organisation is party to (OOS-25), soonest "
+                     "due first (undated last), then oldest first", "TaskList")},
          query={"role": Param("only this role's tasks; 403 if the caller does not hold it (OOS-25)",
                               {"enum": list(ALL_ROLES)}),
                 "case_id": Param("only tasks of this case (case id)"),
                 "state": Param("task state (default `ready`; empty for every state)",
-                               {"enum": [*TASK_STATES, ""], "default": "ready"})},
-         description=f"Roles: {', '.join(ROLES)}.")
+                               {"enum": [*TASK_STATES, ""], "default": "ready"}),
+                **PAGE_QUERY},
+         description=f"Roles: {', '.join(ROLES)}. Follow `next` for the next page.")
 def list_tasks() -> dict[str, Any]:
     actor = current_actor()
     held = set(actor.roles)
@@ -38,9 +40,9 @@ def list_tasks() -> dict[str, Any]:
             raise Forbidden(f"OOS-25: user '{actor.user}' does not hold role '{wanted}'", requirement="OOS-25")
         held = {wanted}
     with container().uow() as uow:
-        rows = tasks.list_tasks(uow.session, roles=held, case_id=request.args.get("case_id"),
-                                state=request.args.get("state", "ready"), actor=actor)
-        return {"items": [task_view(t) for t in rows]}
+        found = tasks.list_tasks(uow.session, roles=held, case_id=request.args.get("case_id"),
+                                 state=request.args.get("state", "ready"), actor=actor, page=page_request())
+        return page_body(found, task_view)
 
 
 @bp.get("/<task_id>")
@@ -51,10 +53,7 @@ def list_tasks() -> dict[str, Any]:
 def get_task(task_id: str) -> dict[str, Any]:
     app, actor = container(), current_actor()
     with app.uow() as uow:
-        row = tasks.get_task(uow.session, task_id)
-        if not actor.has_role(row.role) and not actor.has_role("auditor"):
-            raise Forbidden(f"OOS-25: task '{row.name or row.element_id}' belongs to role '{row.role}'",
-                            requirement="OOS-25")
+        row = tasks.task_for_reader(uow.session, task_id, actor)
         return task_view(row) | {
             "form": tasks.form_schema(uow.session, row),
             "data": tasks.task_data(uow.session, app.runtime, row),

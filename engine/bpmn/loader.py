@@ -1,4 +1,4 @@
-"""The hardened loader behind deploy and ``oospath validate``: one code path for both.
+"""The hardened loader behind deploy, ``oospath validate`` and the API's validation: one code path.
 
 Diagrams are uploaded by people, so a bundle is treated as hostile until proven
 otherwise. Loading is staged and each stage reports all of its problems at once; a later
@@ -9,11 +9,13 @@ stage runs only on a clean earlier one, because its errors would mostly be echoe
 2. parse and build the executable processes with :class:`OospathParser` (library errors
    become designer-facing problems, :mod:`engine.bpmn.diagnostics`);
 3. check what was built: every expression (:mod:`engine.bpmn.expression_checks`), forms;
-4. for deploy and validate alike (:func:`load_deployable`): the bundle has an executable
+4. for deploy and validate alike (:func:`examine_deployable`): the bundle has an executable
    process and passes the deploy checks of :mod:`engine.bpmn.deploy_checks`.
 
-:func:`validate_paths` runs exactly :func:`load_deployable`, so ``oospath validate`` says
-"ok" only for what deploy accepts, and refuses with the same messages.
+Deploy (:func:`load_deployable`) and validation (:func:`validate_files`, behind ``oospath
+validate`` and ``POST /api/v1/process-definitions/validation``) both call
+:func:`examine_deployable`, so validation says "ok" only for what deploy accepts, and
+refuses with the same messages.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from engine.bpmn.xml_safety import max_file_bytes, parse_xml, raise_if, size_rea
 
 __all__ = [
     "BpmnLoadError", "BpmnProblem", "BpmnWarning", "ElementInfo", "LoadedBundle", "Validation",
-    "load_bundle", "load_deployable", "max_file_bytes", "parse_xml", "validate_bundle", "validate_paths",
+    "examine_deployable", "load_bundle", "load_deployable", "max_file_bytes", "parse_xml", "validate_bundle",
+    "validate_files", "validate_paths",
 ]
 
 
@@ -108,10 +111,27 @@ def load_bundle(files: Mapping[str, bytes]) -> LoadedBundle:
 
 
 def load_deployable(files: Mapping[str, bytes]) -> LoadedBundle:
-    """:func:`load_bundle` plus every check deploy makes; what deploy and ``oospath validate`` both run."""
-    bundle = load_bundle(files)
-    _check_deployable(bundle, files)
+    """:func:`load_bundle` plus every check deploy makes; raises :class:`BpmnLoadError` listing every problem."""
+    bundle, validation = examine_deployable(files)
+    raise_if(validation.problems)
+    assert bundle is not None  # no problem means it loaded
     return bundle
+
+
+def examine_deployable(files: Mapping[str, bytes]) -> tuple[LoadedBundle | None, Validation]:
+    """The one path deploy, ``oospath validate`` and the API's validation share: load, then the deploy checks.
+
+    Returns the bundle (None when refused) and what a designer is told: every problem, and the
+    warnings of a bundle that loaded. Raises nothing but what :func:`load_bundle` never raises.
+    """
+    warnings: list[BpmnWarning] = []
+    try:
+        bundle = load_bundle(files)
+        warnings = bundle.warnings
+        _check_deployable(bundle, files)
+    except BpmnLoadError as error:
+        return None, Validation(error.problems, warnings)
+    return bundle, Validation([], warnings)
 
 
 def _check_deployable(bundle: LoadedBundle, files: Mapping[str, bytes]) -> None:
@@ -138,21 +158,39 @@ def validate_bundle(paths: Iterable[Path]) -> Validation:
     brings the forms in the ``forms/`` directory beside it, as deploy does.
     """
     files: dict[str, bytes] = {}
-    problems: list[BpmnProblem] = []
-    warnings: list[BpmnWarning] = []
+    unread: list[BpmnProblem] = []
     try:
-        for path in _bundle_paths(paths):
-            _read_path(path, files, problems)
-        bundle = load_bundle(files)
-        warnings = bundle.warnings
-        if not problems:  # with a file left unread, "no process" would only echo its problem
-            _check_deployable(bundle, files)
-    except BpmnLoadError as error:
-        problems.extend(error.problems)
-    except Exception as error:  # the CLI must report, not crash, whatever the input
+        chosen = _bundle_paths(paths)
+    except OSError as error:  # e.g. a directory that cannot be listed
+        return Validation([BpmnProblem(str(error.filename), None, None,
+                                       f"cannot read directory: {error.strerror or error}")], [])
+    for path in chosen:
+        _read_path(path, files, unread)
+    return validate_files(files, unread)
+
+
+def validate_files(files: Mapping[str, bytes], unread: Iterable[BpmnProblem] = ()) -> Validation:
+    """What deploy would say of ``files`` (:func:`examine_deployable`), storing nothing; never raises.
+
+    ``unread`` are problems met before loading (a file that could not be read); with any, only
+    the loading stages run, since "no process" would merely echo them.
+    """
+    problems = list(unread)
+    try:
+        if not problems:
+            return examine_deployable(files)[1]
+        return Validation([*problems, *_loading_problems(files)], [])
+    except Exception as error:  # a caller must report, not crash, whatever the input
         reason = f"internal error while validating ({type(error).__name__}); please report it with the files"
-        problems.append(BpmnProblem("<bundle>", None, None, reason))
-    return Validation(problems, warnings)
+        return Validation([*problems, BpmnProblem("<bundle>", None, None, reason)], [])
+
+
+def _loading_problems(files: Mapping[str, bytes]) -> list[BpmnProblem]:
+    try:
+        load_bundle(files)
+    except BpmnLoadError as error:
+        return error.problems
+    return []
 
 
 def validate_paths(paths: Iterable[Path]) -> list[BpmnProblem]:

@@ -110,7 +110,7 @@ def imr_limits(values: Sequence[float]) -> ControlLimits:
     return ControlLimits(centre, sigma, centre + 3 * sigma, centre - 3 * sigma, mr_bar, D4 * mr_bar, len(values))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RuleViolation:
     """A run rule firing: which rule, on which attribute, at which chart point (index) and batch."""
 

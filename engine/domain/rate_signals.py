@@ -82,7 +82,12 @@ def count_period(
 ) -> PeriodCounts:
     """Counts of one product's batches decided in ``period``, with Clopper–Pearson intervals of both rates."""
     tally = Counter(b.status for b in batches if b.product_code == product_code and period.contains(b.decided_at))
-    released, administered, not_administered = (tally[s] for s in STATUSES)
+    return counts_of(period, product_code, *(tally[s] for s in STATUSES), confidence_level=confidence_level)
+
+
+def counts_of(period: Period, product_code: str, released: int, administered: int, not_administered: int, *,
+              confidence_level: float = 0.95) -> PeriodCounts:
+    """A period's counts by outcome with Clopper–Pearson intervals of the OOS and administered-OOS rates."""
     total = released + administered + not_administered
     rate_ci = clopper_pearson(administered + not_administered, total, confidence_level) if total else None
     administered_total = administered + released
@@ -140,4 +145,4 @@ def compare_rates(current_oos: int, current_total: int, baseline_oos: int, basel
     )
 
 
-__all__ = ["PeriodCounts", "RateComparison", "clopper_pearson", "compare_rates", "count_period"]
+__all__ = ["PeriodCounts", "RateComparison", "clopper_pearson", "compare_rates", "count_period", "counts_of"]

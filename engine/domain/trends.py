@@ -49,7 +49,14 @@ from engine.domain.batch_outcomes import (
     six_monthly_periods,
 )
 from engine.domain.capability import Capability, capability, near_limit_band
-from engine.domain.control_charts import ChartPoint, ControlChart, control_chart
+from engine.domain.control_charts import (
+    ChartPoint,
+    ChartSeries,
+    ControlChart,
+    as_datetime64,
+    chart_of_series,
+    control_chart,
+)
 from engine.domain.control_rules import (
     D2,
     D4,
@@ -60,7 +67,14 @@ from engine.domain.control_rules import (
     evaluate_rules,
     imr_limits,
 )
-from engine.domain.rate_signals import PeriodCounts, RateComparison, clopper_pearson, compare_rates, count_period
+from engine.domain.rate_signals import (
+    PeriodCounts,
+    RateComparison,
+    clopper_pearson,
+    compare_rates,
+    count_period,
+    counts_of,
+)
 from engine.domain.recurring_oos import CategoryCount, RepeatFailure, categorise, repeat_failures
 from engine.domain.review_thresholds import Thresholds
 from engine.domain.specifications import Specification
@@ -152,7 +166,7 @@ def _charts_and_capabilities(
         chart = control_chart(attribute, in_baseline, in_current, unit=unit, lower_spec=lower, upper_spec=upper,
                               min_baseline_points=thresholds.min_baseline_points)
         charts.append(chart)
-        current_values = [p.value for p in chart.points if p.in_current]
+        current_values = chart.series.current_values.tolist()
         capabilities.append(capability(attribute, current_values, lower=lower, upper=upper, unit=unit,
                                        near_limit_fraction=thresholds.near_limit_fraction,
                                        near_limit_sigmas=thresholds.near_limit_sigmas))
@@ -335,6 +349,7 @@ __all__ = [
     "Capability",
     "CategoryCount",
     "ChartPoint",
+    "ChartSeries",
     "ControlChart",
     "ControlLimits",
     "OosCategory",
@@ -350,12 +365,15 @@ __all__ = [
     "TrendAnalysis",
     "TrendError",
     "analyse_trends",
+    "as_datetime64",
     "capability",
     "categorise",
+    "chart_of_series",
     "clopper_pearson",
     "compare_rates",
     "control_chart",
     "count_period",
+    "counts_of",
     "densest_rule_events",
     "evaluate_rules",
     "imr_limits",

@@ -2,18 +2,18 @@
 
 The analysis is :mod:`engine.domain.trends`; this package adds provenance and
 renders the result as HTML, PDF, JSON and a CSV annex. Like the domain layer it
-does no I/O except :func:`render_pdf`, which writes the file it is given.
+does no I/O except :func:`render_pdf` and :func:`write_json`, which write to the
+file or stream they are given.
 """
 
 from engine.reporting.html_report import render_html
+from engine.reporting.json_report import render_json, report_from_json, write_json
 from engine.reporting.pdf_report import render_pdf
 from engine.reporting.periodic import (
     PeriodicReport,
     build_periodic_report,
     dataset_sha256,
     render_csv_annex,
-    render_json,
-    report_from_json,
     software_version,
 )
 
@@ -27,4 +27,5 @@ __all__ = [
     "render_pdf",
     "report_from_json",
     "software_version",
+    "write_json",
 ]

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from engine.domain.trends import RULE_DESCRIPTIONS, ControlChart, PeriodCounts, Thresholds
-from engine.reporting.charts import control_chart_png, oos_rate_png
+from engine.reporting.charts import ReportCharts, report_charts
 from engine.reporting.periodic import PeriodicReport
 
 STYLE = """
@@ -213,11 +213,11 @@ def rule_summary_rows(chart: ControlChart) -> list[list[str]]:
     return rows
 
 
-def _charts(report: PeriodicReport) -> str:
+def _charts(report: PeriodicReport, images: ReportCharts) -> str:
     parts = []
-    for chart in report.analysis.charts:
+    for chart, (_, png) in zip(report.analysis.charts, images.controls, strict=True):
         parts.append(f"<h3>{_e(chart.attribute)}</h3>")
-        parts.append(_img(control_chart_png(chart, current=report.period), f"I-MR control chart of {chart.attribute}"))
+        parts.append(_img(png, f"I-MR control chart of {chart.attribute}"))
         if chart.limits is not None:
             limits = chart.limits
             parts.append(
@@ -296,8 +296,8 @@ CAPABILITY_HEADERS = (
 )
 
 
-def render_html(report: PeriodicReport) -> str:
-    """The whole report as one HTML document (UTF-8 text) with inline charts."""
+def render_html(report: PeriodicReport, charts: ReportCharts | None = None) -> str:
+    """The whole report as one HTML document (UTF-8 text) with inline charts (``charts``: already drawn)."""
     analysis = report.analysis
     meta = [
         ["Product", _e(f"{report.product_name} ({report.product_code})")],
@@ -317,11 +317,7 @@ def render_html(report: PeriodicReport) -> str:
         ["Requirements", "OOS-20 (six-monthly QDR), OOS-21 (content of the review), OOS-23 (escalation)"],
     ]
     meta_rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in meta)
-    rate_png = oos_rate_png(
-        analysis.counts,
-        confidence_level=analysis.thresholds.confidence_level,
-        baseline_rate=analysis.rate_comparison.baseline_rate if analysis.rate_comparison else None,
-    )
+    images = charts or report_charts(report)
     sections = [
         f"<h1>{_e(report.title)}</h1>",
         f'<table class="meta">{meta_rows}</table>',
@@ -330,7 +326,7 @@ def render_html(report: PeriodicReport) -> str:
         "<h2>2. OOS batches administered versus batches released to specification (OOS-20)</h2>",
         _table(COUNTS_HEADERS, counts_rows(analysis.counts), numeric=range(1, 9)),
         f"<p>{_e(rate_comparison_text(report))}</p>",
-        _img(rate_png, "OOS rate by period with confidence intervals"),
+        _img(images.rate, "OOS rate by period with confidence intervals"),
         "<h2>3. OOS cases by type, attribute and severity (OOS-21)</h2>",
         _categories_table(report),
         f"<h3>OOS batches in {_e(report.period.label)}</h3>",
@@ -338,7 +334,7 @@ def render_html(report: PeriodicReport) -> str:
         "<h2>4. Signals: CAPA and management review (OOS-23)</h2>",
         _signals(report),
         "<h2>5. Process consistency and drift: control charts (OOS-21)</h2>",
-        _charts(report),
+        _charts(report, images),
         "<h2>6. Repeat failures (OOS-21, OOS-23)</h2>",
         _repeats(report),
         "<h2>7. Specification appropriateness: capability and near-limit results (OOS-21)</h2>",

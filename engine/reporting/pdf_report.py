@@ -26,7 +26,7 @@ from matplotlib import image as mpl_image
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
-from engine.reporting.charts import control_chart_png, oos_rate_png
+from engine.reporting.charts import ReportCharts, report_charts
 from engine.reporting.html_report import (
     CAPABILITY_HEADERS,
     COUNTS_HEADERS,
@@ -68,31 +68,21 @@ def reportlab_available() -> bool:
     return importlib.util.find_spec("reportlab") is not None
 
 
-def render_pdf(report: PeriodicReport, path: str | Path, *, backend: Backend = "auto") -> str:
+def render_pdf(report: PeriodicReport, path: str | Path, *, backend: Backend = "auto",
+               charts: ReportCharts | None = None) -> str:
     """Write the report as a PDF to ``path``; return the back end used (``reportlab`` or ``matplotlib``).
 
-    ``auto`` uses ReportLab when installed, matplotlib's PdfPages otherwise.
+    ``auto`` uses ReportLab when installed, matplotlib's PdfPages otherwise. ``charts``: the images, when
+    already drawn (for the HTML page).
     """
     target = Path(path)
     if backend == "reportlab" or (backend == "auto" and reportlab_available()):
-        _render_reportlab(report, target)
+        _render_reportlab(report, target, charts or report_charts(report))
         return "reportlab"
     if backend not in ("auto", "matplotlib"):
         raise ValueError(f"unknown PDF back end {backend!r}")
-    _render_matplotlib(report, target)
+    _render_matplotlib(report, target, charts or report_charts(report))
     return "matplotlib"
-
-
-def _charts(report: PeriodicReport) -> tuple[bytes, list[tuple[str, bytes]]]:
-    analysis = report.analysis
-    rate = oos_rate_png(
-        analysis.counts,
-        confidence_level=analysis.thresholds.confidence_level,
-        baseline_rate=analysis.rate_comparison.baseline_rate if analysis.rate_comparison else None,
-        dpi=150,
-    )
-    charts = [(c.attribute, control_chart_png(c, current=report.period, dpi=150)) for c in analysis.charts]
-    return rate, charts
 
 
 def _metadata(report: PeriodicReport) -> list[tuple[str, str]]:
@@ -138,7 +128,8 @@ def _oos_rows(report: PeriodicReport) -> list[list[str]]:
     ]
 
 
-def _render_reportlab(report: PeriodicReport, target: Path) -> None:
+def _render_reportlab(report: PeriodicReport, target: Path, charts: ReportCharts) -> None:
+    from reportlab import rl_config
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
@@ -207,7 +198,7 @@ def _render_reportlab(report: PeriodicReport, target: Path) -> None:
     def image(png: bytes, height_ratio: float, scale: float = 1.0) -> Image:
         return Image(io.BytesIO(png), width=width * scale, height=width * scale * height_ratio, hAlign="LEFT")
 
-    rate_png, chart_pngs = _charts(report)
+    rate_png, chart_pngs = charts.rate, charts.controls
     analysis = report.analysis
     story: list = [
         text(report.title, h1),
@@ -328,6 +319,7 @@ def _render_reportlab(report: PeriodicReport, target: Path) -> None:
         title=f"{report.title}: {report.product_code} {report.period.label}",
         author=f"oospath {report.software_version}",
     )
+    rl_config.useA85 = 0  # binary streams: ASCII85 text (pure Python without ReportLab's C accelerator) cost seconds
     document.build(story, onFirstPage=footer, onLaterPages=footer)
 
 
@@ -359,8 +351,8 @@ def _image_page(pngs: Sequence[bytes]) -> Figure:
     return figure
 
 
-def _render_matplotlib(report: PeriodicReport, target: Path) -> None:
-    rate_png, chart_pngs = _charts(report)
+def _render_matplotlib(report: PeriodicReport, target: Path, charts: ReportCharts) -> None:
+    rate_png, chart_pngs = charts.rate, charts.controls
     analysis = report.analysis
     summary = [f"{k}: {v}" for k, v in _metadata(report)]
     summary += [

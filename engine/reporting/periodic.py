@@ -6,10 +6,10 @@ tell which batches were compared and why (comparator selection, OOS-21), check
 that the statistics were computed from exactly the data on file (the SHA-256
 of the input rows), and know which software computed them (the version). The
 analysis itself lives in :mod:`engine.domain.trends`; this module wraps it
-with that metadata and turns it into JSON (machine-readable, round-trips to the
-same :class:`PeriodicReport`) and a CSV annex (one row per batch). HTML and PDF
-renderers are in :mod:`engine.reporting.html_report` and
-:mod:`engine.reporting.pdf_report`.
+with that metadata and writes the CSV annex (one row per batch). The JSON
+rendering (machine-readable, round-trips to the same :class:`PeriodicReport`)
+is in :mod:`engine.reporting.json_report`, HTML and PDF in
+:mod:`engine.reporting.html_report` and :mod:`engine.reporting.pdf_report`.
 
 Provenance choices:
 
@@ -30,10 +30,8 @@ import csv
 import hashlib
 import io
 import json
-import types
-import typing
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -41,11 +39,7 @@ from typing import Any
 from engine.domain.specifications import Specification
 from engine.domain.trends import (
     BatchOutcome,
-    Capability,
-    OosCategory,
     Period,
-    PeriodCounts,
-    RateComparison,
     Signal,
     Thresholds,
     TrendAnalysis,
@@ -55,8 +49,6 @@ from engine.domain.trends import (
     review_signals,
 )
 
-JSON_FORMAT = "oospath-periodic-review"
-JSON_FORMAT_VERSION = 1
 UNKNOWN_VERSION = "0+unknown"
 DEFAULT_TITLE = "Six-monthly periodic review of OOS batches (Quality Defect Report)"
 
@@ -92,9 +84,27 @@ def dataset_sha256(batches: Iterable[BatchOutcome]) -> str:
     return hashlib.sha256(canonical_dataset_json(batches).encode("utf-8")).hexdigest()
 
 
+_ROW_KEYS = frozenset({"batch_id", "decided_at", "oos_categories", "product_code", "results", "status"})
+_TEXT_FIELDS = ("batch_id", "decided_at", "product_code", "status")
+_NESTED = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_TEXT = json.encoder.encode_basestring  # type: ignore[attr-defined]  # json's own escaping (ensure_ascii=False)
+
+
 def canonical_row_json(row: Mapping[str, Any]) -> str:
-    """One row of :func:`canonical_dataset_json` (a :func:`batch_row` dict), exactly as it appears in the array."""
-    return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """One row of :func:`canonical_dataset_json` (a :func:`batch_row` dict), exactly as it appears in the array.
+
+    The usual row is assembled in sorted key order from its text fields escaped by ``json``'s own escaping
+    and its results and categories encoded by ``json`` with the same options: the same text as
+    ``json.dumps(row, sort_keys=True, ...)``, a few times faster over 200,000 rows. Any other row goes
+    through ``json.dumps`` itself.
+    """
+    if row.keys() != _ROW_KEYS or any(type(row[name]) is not str for name in _TEXT_FIELDS):
+        return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    categories = row["oos_categories"]
+    return (f'{{"batch_id":{_TEXT(row["batch_id"])},"decided_at":{_TEXT(row["decided_at"])},'
+            f'"oos_categories":{_NESTED(categories) if categories else "[]"},'
+            f'"product_code":{_TEXT(row["product_code"])},"results":{_NESTED(row["results"])},'
+            f'"status":{_TEXT(row["status"])}}}')
 
 
 class DatasetHasher:
@@ -237,81 +247,6 @@ def build_periodic_report(
     )
 
 
-# --- JSON --------------------------------------------------------------------------------------------------------
-
-#: Read-only properties written beside the fields so JSON readers need not recompute them (ignored on reading).
-_DERIVED: Mapping[type, tuple[str, ...]] = {
-    Period: ("label",),
-    PeriodCounts: ("oos", "total", "oos_rate", "administered_oos_rate"),
-    RateComparison: ("current_rate", "baseline_rate"),
-    Capability: ("near_limit_share",),
-}
-
-
-def _encode(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        encoded = {f.name: _encode(getattr(value, f.name)) for f in fields(value)}
-        encoded.update({name: _encode(getattr(value, name)) for name in _DERIVED.get(type(value), ())})
-        return encoded
-    if isinstance(value, OosCategory):
-        return {name: getattr(value, name) for name in OosCategory._fields}
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(key): _encode(item) for key, item in value.items()}
-    if isinstance(value, tuple | list):
-        return [_encode(item) for item in value]
-    return value
-
-
-def _decode(kind: Any, data: Any) -> Any:
-    """Rebuild a value of type ``kind`` from :func:`_encode` output, guided by the dataclasses' type hints."""
-    origin = typing.get_origin(kind)
-    if origin in (types.UnionType, typing.Union):
-        if data is None:
-            return None
-        (inner,) = [arg for arg in typing.get_args(kind) if arg is not type(None)]
-        return _decode(inner, data)
-    if origin is typing.Literal:
-        return data
-    if origin is tuple:
-        args = typing.get_args(kind)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_decode(args[0], item) for item in data)
-        return tuple(_decode(arg, item) for arg, item in zip(args, data, strict=True))
-    if origin in (Mapping, dict, typing.Mapping):
-        _, value_kind = typing.get_args(kind)
-        return {key: _decode(value_kind, item) for key, item in data.items()}
-    if kind is OosCategory:
-        return OosCategory(**data)
-    if isinstance(kind, type) and is_dataclass(kind):
-        hints = typing.get_type_hints(kind)
-        return kind(**{f.name: _decode(hints[f.name], data[f.name]) for f in fields(kind) if f.init})
-    if kind is datetime:
-        return datetime.fromisoformat(data)
-    if kind is float:
-        return float(data)
-    return data
-
-
-def report_to_dict(report: PeriodicReport) -> dict[str, Any]:
-    """The report as plain JSON-ready data, with a format marker and version."""
-    return {"format": JSON_FORMAT, "format_version": JSON_FORMAT_VERSION, "report": _encode(report)}
-
-
-def render_json(report: PeriodicReport) -> str:
-    """The report as JSON (UTF-8 text, sorted keys, NaN refused); :func:`report_from_json` reads it back."""
-    return json.dumps(report_to_dict(report), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
-
-
-def report_from_json(text: str) -> PeriodicReport:
-    """A :class:`PeriodicReport` from :func:`render_json` output; other formats or versions are refused."""
-    document = json.loads(text)
-    if document.get("format") != JSON_FORMAT or document.get("format_version") != JSON_FORMAT_VERSION:
-        raise TrendError(f"not an {JSON_FORMAT} v{JSON_FORMAT_VERSION} document")
-    return _decode(PeriodicReport, document["report"])
-
-
 # --- CSV annex ---------------------------------------------------------------------------------------------------
 
 
@@ -340,15 +275,11 @@ def annex_row(batch: BatchOutcome, attributes: Sequence[str], periods: Sequence[
 def annex_row_of(row: Mapping[str, Any], period_label: str, attributes: Sequence[str]) -> list[str]:
     """A CSV annex row from a :func:`batch_row` dict (what the database path streams without building objects)."""
     results = row["results"]
-    return [
-        row["batch_id"],
-        row["product_code"],
-        row["decided_at"],
-        period_label,
-        row["status"],
-        *(_format_value(results.get(attribute)) for attribute in attributes),
-        "; ".join(f"{kind} / {attribute} / {severity}" for kind, attribute, severity in row["oos_categories"]),
-    ]
+    values = [_format_value(results.get(attribute)) for attribute in attributes]
+    categories = row["oos_categories"]
+    named = "; ".join(f"{kind} / {attribute} / {severity}" for kind, attribute, severity in categories)
+    return [row["batch_id"], row["product_code"], row["decided_at"], period_label, row["status"], *values,
+            named if categories else ""]
 
 
 def render_csv_annex(report: PeriodicReport) -> str:
@@ -372,8 +303,6 @@ def render_csv_annex(report: PeriodicReport) -> str:
 
 __all__ = [
     "DEFAULT_TITLE",
-    "JSON_FORMAT",
-    "JSON_FORMAT_VERSION",
     "DatasetHasher",
     "DatasetInfo",
     "PeriodicReport",
@@ -388,8 +317,5 @@ __all__ = [
     "dataset_sha256",
     "default_comparator_selection",
     "render_csv_annex",
-    "render_json",
-    "report_from_json",
-    "report_to_dict",
     "software_version",
 ]

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, aliased
 
 from engine.services.errors import NotFound
 from engine.services.identity import Actor
@@ -36,6 +36,15 @@ def unrestricted(actor: Actor) -> bool:
 def shared_case_ids(actor: Actor) -> Any:
     """A subquery of the case ids the actor's organisation is party to."""
     return select(CaseParty.case_id).where(CaseParty.organisation == actor.organisation)
+
+
+def only_shared(query: Select[Any], actor: Actor, case_id: Any) -> Select[Any]:
+    """A list's rows (whose case id is the column ``case_id``) of no case or of a case the actor's organisation
+    is party to. Joined to the party's key (one row at most), so a page read in index order costs one key
+    lookup per row read, however many cases the organisation is party to."""
+    party = aliased(CaseParty)
+    return query.outerjoin(party, (party.case_id == case_id) & (party.organisation == actor.organisation)).where(
+        case_id.is_(None) | party.case_id.is_not(None))
 
 
 def case_shared(session: Session, actor: Actor, case_id: str | None) -> bool:

@@ -177,8 +177,10 @@ def actor_for(session: Session, user: User, org_name: str | None, token_id: str 
     held = memberships_of(session, user)
     if org_name is None:
         if len(held) > 1:
-            raise InvalidData(f"organisation: user '{user.username}' works for {len(held)} organisations; "
-                              f"name one of {sorted(held)}")
+            choice = InvalidData(f"organisation: user '{user.username}' works for {len(held)} organisations; "
+                                 f"name one of {sorted(held)}")
+            choice.extra["organisations"] = sorted(held)
+            raise choice
         org_name = next(iter(held), None)
     if org_name is not None and org_name not in held:
         raise Unauthenticated(f"user '{user.username}' holds no role at organisation '{org_name}'")

@@ -60,10 +60,11 @@ from engine.domain.specifications import (
 from engine.domain.trends import STATUSES
 from engine.services import audit
 from engine.services.audit import AuditEvent
-from engine.services.catalog import list_specifications, specification_from_row
+from engine.services.catalog import specifications_in_effect
 from engine.services.errors import ServiceError
 from engine.services.identity import Actor
-from engine.store.models import BatchRow, OosCategoryRow, ProductRow, TestResultRow
+from engine.store.models import BatchRow, ProductRow, TestResultRow
+from engine.store.review_models import OosCategoryRow
 
 Format = Literal["csv", "json", "jsonl"]
 SEVERITIES = ("minor", "major", "critical", "unclassified")
@@ -255,6 +256,9 @@ class _RowChecker:
         specs = self.specs.get(product_code or "")
         if product_code is not None and specs is None:
             self.fail(line, "product_code", f"product '{product_code}' does not exist; add it first")
+        elif product_code is not None and not specs:
+            self.fail(line, "product_code", f"product '{product_code}' has no approved specification version: a "
+                                            "version judges batches once QA approved it (OOS-24)")
         spec = None
         if specs and (decided_at or manufactured_at):
             try:
@@ -390,8 +394,8 @@ def parse(session: Session, records: Iterable[tuple[int, Any]],
     """Validate every record; returns the parsed batches, every problem found (checked against the database)
     and the number of records read."""
     specs: dict[str, list[Specification]] = {code: [] for code in session.scalars(select(ProductRow.code))}
-    for row in list_specifications(session):
-        specs[row.product_code].append(specification_from_row(row))
+    for spec in specifications_in_effect(session):
+        specs[spec.product_code].append(spec)
     checker = _RowChecker(specs)
     parsed: list[ParsedBatch] = []
     first_line: dict[str, int] = {}
@@ -452,7 +456,12 @@ def import_batches(session: Session, now: datetime, actor: Actor, content: bytes
     def tick(phase: str) -> Callable[[int], None] | None:
         return None if progress is None else (lambda n: progress(phase, n, total))
 
-    parsed, errors, rows = parse(session, records_of(text, fmt), tick("validating"))
+    from engine.services.lims_long_format import LongFormat, is_long_format  # it builds on this module's rows
+
+    long = LongFormat() if is_long_format(text, fmt) else None  # one row per batch and attribute
+    records = records_of(text, fmt)
+    parsed, errors, rows = parse(session, long.batch_records(records) if long else records, tick("validating"))
+    errors = long.relocate(errors) if long else errors
     if errors:
         raise ImportRefused(errors[:MAX_REPORTED_ERRORS], rows)
     if not parsed:

@@ -17,6 +17,7 @@ from engine.services.audit import AuditEvent
 from engine.services.errors import Conflict, NotFound, RuleViolation
 from engine.services.events import publish_case_event
 from engine.services.identity import Actor
+from engine.services.pages import PageRequest, in_order, keyset
 from engine.services.runtime import LoadedInstance, Runtime
 from engine.store.models import CaseRow, NcaAnswer, ProcessInstance
 
@@ -167,14 +168,21 @@ def get_case(session: Session, case_id: str) -> CaseRow:
     return case
 
 
-def list_cases(session: Session, status: str | None = None, actor: Actor | None = None) -> list[CaseRow]:
-    """Cases by status; with ``actor``, only those the actor's organisation is party to (OOS-25)."""
-    query = select(CaseRow).order_by(CaseRow.opened_at.desc(), CaseRow.reference.desc())
+CASE_ORDER = (CaseRow.opened_at, CaseRow.reference)
+
+
+def list_cases(session: Session, status: str | None = None, actor: Actor | None = None,
+               page: PageRequest | None = None) -> Any:
+    """Cases by status, newest first; with ``actor``, only those the actor's organisation is party to (OOS-25).
+    Every case as a list; with ``page``, one :class:`~engine.services.pages.Page` of them."""
+    query = select(CaseRow)
     if status:
         query = query.where(CaseRow.status == status)
     if actor is not None and not access.unrestricted(actor):
-        query = query.where(CaseRow.id.in_(access.shared_case_ids(actor)))
-    return list(session.scalars(query))
+        query = access.only_shared(query, actor, CaseRow.id)
+    if page is not None:
+        return keyset(session, query, CASE_ORDER, ("time", "text"), page, descending=True)
+    return list(session.scalars(in_order(query, CASE_ORDER, descending=True)))
 
 
 def case_instance(session: Session, case: CaseRow) -> ProcessInstance:

@@ -34,6 +34,8 @@ from engine.services.errors import Conflict, InvalidData, NotFound, RuleViolatio
 from engine.services.identity import Actor
 from engine.store.models import BatchRow, ProductRow, SpecificationRow, TestResultRow
 
+APPROVED, AWAITING_APPROVAL, REJECTED = "approved", "awaiting_approval", "rejected"
+
 
 def _number_text(value: Any) -> str | None:
     return None if value is None else str(value)
@@ -143,6 +145,7 @@ def list_products(session: Session) -> list[ProductRow]:
 
 # ---- specifications ---------------------------------------------------------------------------
 def add_specification(session: Session, clock: Clock, spec: Specification, actor: Actor) -> SpecificationRow:
+    """Store a new version; it awaits a signed QA approval (OOS-24) unless the system seeds the release's data."""
     get_product(session, spec.product_code)
     exists = session.scalar(select(SpecificationRow).where(
         SpecificationRow.product_code == spec.product_code, SpecificationRow.version == spec.version))
@@ -155,11 +158,21 @@ def add_specification(session: Session, clock: Clock, spec: Specification, actor
         raise RuleViolation("OOS-01", f"specification {spec.product_code} v{same_instant.version} is already "
                                       f"effective from {spec.effective_from.isoformat()}: one version is in force "
                                       f"at a time, give v{spec.version} its own effective_from")
+    # The release's own seed data is approved by the system at once, as the release's processes are (definitions.py).
+    release = actor.is_system and actor.via == "service"
     row = SpecificationRow(product_code=spec.product_code, version=spec.version,
-                           effective_from=spec.effective_from, limits=[limit_to_json(x) for x in spec.limits])
+                           effective_from=spec.effective_from, limits=[limit_to_json(x) for x in spec.limits],
+                           status=APPROVED if release else AWAITING_APPROVAL, created_by=actor.user,
+                           approved_by=actor.user if release else None, approved_at=clock.now() if release else None)
     session.add(row)
     audit.append(session, clock.now(), actor, AuditEvent(
-        "specification.approved", data_after={"product": spec.product_code, "version": spec.version}))
+        "specification.created", data_after={"product": spec.product_code, "version": spec.version,
+                                             "status": row.status}))
+    if release:
+        audit.append(session, clock.now(), actor, AuditEvent(
+            "specification.approved", data_after={"product": spec.product_code, "version": spec.version,
+                                                  "approved_by": actor.user},
+            reason="the release's seed data: approved by the system, no QA signature"))
     return row
 
 
@@ -168,6 +181,15 @@ def list_specifications(session: Session, product_code: str | None = None) -> li
     if product_code:
         query = query.where(SpecificationRow.product_code == product_code)
     return list(session.scalars(query))
+
+
+def specifications_in_effect(session: Session, product_code: str | None = None) -> list[Specification]:
+    """The versions that can be in force (OOS-01): approved by QA (OOS-24); awaiting or rejected ones never are."""
+    query = select(SpecificationRow).where(SpecificationRow.status == APPROVED).order_by(
+        SpecificationRow.product_code, SpecificationRow.version)
+    if product_code:
+        query = query.where(SpecificationRow.product_code == product_code)
+    return [specification_from_row(row) for row in session.scalars(query)]
 
 
 # ---- batches ----------------------------------------------------------------------------------
@@ -195,7 +217,7 @@ def assess_batch(session: Session, batch_id: str) -> BatchAssessment:
     """OOS-01: the batch's results against the specification version in force."""
     batch = get_batch(session, batch_id)
     product = product_from_row(get_product(session, batch.product_code))
-    specs = [specification_from_row(r) for r in list_specifications(session, batch.product_code)]
+    specs = specifications_in_effect(session, batch.product_code)
     spec = domain_call(specification_in_force, specs, batch.manufactured_at, product_code=batch.product_code)
     results = _results_of(session, batch_id)
     domain_results = [TestResult(r.attribute, r.value, r.text, r.unit) for r in results]

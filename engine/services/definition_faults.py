@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from sqlalchemy.orm import object_session
 
 from engine.bpmn.expression_budget import BudgetExceeded
 from engine.bpmn.safe_expressions import UnsafeExpressionError
-from engine.bpmn.storable import NotStorable, check_storable
+from engine.bpmn.storable import NotStorable
 from engine.services import incidents
 from engine.services.errors import InvalidData
 from engine.store.models import ProcessInstance
@@ -67,15 +66,3 @@ def open_expression_incident(loaded: LoadedInstance, element: str, reason: str) 
     session.commit()
     log.warning("instance %s: %s stopped at element %s: %s", instance_id, process, element, reason)
     return incident_id
-
-
-def check_decision_outputs(task: Any) -> None:
-    """A DMN decision's outputs must be storable JSON values, refused at its business rule task."""
-    engine = getattr(task.task_spec, "dmnEngine", None)
-    if engine is None:
-        return
-    names = {(output.name or output.label or "").split(".")[0] for output in engine.decision_table.outputs}
-    try:
-        check_storable(task.data, sorted(names))
-    except NotStorable as refused:
-        raise WorkflowTaskException(f"DMN decision output: {refused.reason}", task=task) from refused

@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.bpmn.deploy_checks import with_task_roles
-from engine.bpmn.loader import load_deployable
+from engine.bpmn.loader import Validation, load_deployable, validate_files
 from engine.bpmn.xml_safety import stored_text
 from engine.services import audit
 from engine.services.audit import AuditEvent
@@ -120,6 +120,16 @@ def deploy(
         _audit_deployed(session, now, actor, definition, files, installation)
         outcomes.append(DeployOutcome(definition, created=True))
     return outcomes
+
+
+def validate(files: Mapping[str, bytes], actor: Actor) -> Validation:
+    """What :func:`deploy` would refuse in ``files``, storing nothing: the designer's "Validate".
+
+    The same role as deploying (OOS-25) and the very checks deploy runs
+    (:func:`engine.bpmn.loader.examine_deployable`), so "valid" means deploy accepts the bundle.
+    """
+    _may_deploy(actor)
+    return validate_files(files)
 
 
 def _may_deploy(actor: Actor) -> bool:
@@ -213,7 +223,7 @@ def require_approved(definition: ProcessDefinition) -> ProcessDefinition:
         state = "was rejected" if definition.status == REJECTED else "awaits QA approval"
         raise Conflict(f"OOS-24: version {definition.version} of process '{definition.key}' {state}; only a "
                        f"version a QA user approved with an electronic signature starts", requirement="OOS-24",
-                       key=definition.key, version=definition.version, status=definition.status)
+                       key=definition.key, version=definition.version, definition_status=definition.status)
     return definition
 
 
@@ -276,7 +286,7 @@ def _awaiting_decision(session: Session, actor: Actor, key: str, version: int, d
     if definition.status != AWAITING_APPROVAL:
         raise Conflict(f"version {version} of process '{key}' is {definition.status.replace('_', ' ')}, "
                        f"not awaiting approval: nothing to decide", key=key, version=version,
-                       status=definition.status)
+                       definition_status=definition.status)
     return definition
 
 

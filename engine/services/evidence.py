@@ -15,8 +15,9 @@ from engine.services import audit
 from engine.services.audit import AuditEvent
 from engine.services.errors import InvalidData, NotFound
 from engine.services.identity import Actor
-from engine.store.models import CaseRow, InboundEvent, NotificationRow, PeriodicReportRow, RecordRow
+from engine.store.models import CaseRow, InboundEvent, NotificationRow, RecordRow
 from engine.store.record_store import store_content
+from engine.store.review_models import PeriodicReportRow
 
 # Records QA uploads (the others are captured by the records worker from the process, OOS-16).
 UPLOADABLE_RECORDS = ("batch_manufacture_record", "testing_records", "transport_storage_records", "other")

@@ -11,10 +11,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.services import audit
+from engine.services import access, audit
 from engine.services.audit import AuditEvent
 from engine.services.errors import Conflict, NotFound
 from engine.services.identity import SYSTEM, Actor
+from engine.services.pages import PageRequest, in_order, keyset
 from engine.store.models import Incident, OutboxMessage
 
 
@@ -57,13 +58,23 @@ def record_expression_incident(
                            routing_key=f"element.{element_id}"[:200], body=body, error=reason, attempts=1)
 
 
-def list_incidents(session: Session, case_id: str | None = None, status: str | None = None) -> list[Incident]:
-    query = select(Incident).order_by(Incident.created_at.desc())
+INCIDENT_ORDER = (Incident.created_at, Incident.id)
+
+
+def list_incidents(session: Session, case_id: str | None = None, status: str | None = None, *,
+                   actor: Actor | None = None, page: PageRequest | None = None) -> Any:
+    """Incidents newest first; with ``actor``, only case-less ones and those of cases the actor's organisation
+    is party to (OOS-25). A list, or with ``page`` one page of them."""
+    query = select(Incident)
     if case_id:
         query = query.where(Incident.case_id == case_id)
     if status:
         query = query.where(Incident.status == status)
-    return list(session.scalars(query))
+    if actor is not None and not access.unrestricted(actor):
+        query = access.only_shared(query, actor, Incident.case_id)
+    if page is not None:
+        return keyset(session, query, INCIDENT_ORDER, ("time", "text"), page, descending=True)
+    return list(session.scalars(in_order(query, INCIDENT_ORDER, descending=True)))
 
 
 def retry_incident(session: Session, at: datetime, incident_id: str, actor: Actor) -> Incident:

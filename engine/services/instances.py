@@ -7,10 +7,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.services import definitions
+from engine.bpmn import process_state
+from engine.services import access, definitions
 from engine.services.cases import PATHWAY_KEY
 from engine.services.errors import RuleViolation
 from engine.services.identity import Actor
+from engine.services.pages import PageRequest, in_order, keyset
 from engine.services.runtime import Runtime, json_clean
 from engine.store.models import ProcessDefinition, ProcessInstance, Timer
 
@@ -25,13 +27,23 @@ def start_instance(
     return runtime.start(session, definition, data, actor).row
 
 
-def list_instances(session: Session, key: str | None = None, status: str | None = None) -> list[ProcessInstance]:
-    query = select(ProcessInstance).order_by(ProcessInstance.started_at.desc())
+INSTANCE_ORDER = (ProcessInstance.started_at, ProcessInstance.id)
+
+
+def list_instances(session: Session, key: str | None = None, status: str | None = None, *,
+                   actor: Actor | None = None, page: PageRequest | None = None) -> Any:
+    """Instances by key and status, newest first; with ``actor``, only case-less ones and those of cases the
+    actor's organisation is party to (OOS-25). A list, or with ``page`` one page of them."""
+    query = select(ProcessInstance)
     if key:
         query = query.where(ProcessInstance.process_key == key)
     if status:
         query = query.where(ProcessInstance.status == status)
-    return list(session.scalars(query))
+    if actor is not None and not access.unrestricted(actor):
+        query = access.only_shared(query, actor, ProcessInstance.case_id)
+    if page is not None:
+        return keyset(session, query, INSTANCE_ORDER, ("time", "text"), page, descending=True)
+    return list(session.scalars(in_order(query, INSTANCE_ORDER, descending=True)))
 
 
 def definition_of(session: Session, instance: ProcessInstance) -> ProcessDefinition:
@@ -43,8 +55,7 @@ def definition_of(session: Session, instance: ProcessInstance) -> ProcessDefinit
 def instance_data(session: Session, runtime: Runtime, instance_id: str) -> dict[str, Any]:
     """The process data as of the last completed task (deserializes: single-instance views only)."""
     loaded = runtime.load(session, instance_id)
-    last = loaded.workflow.last_task
-    return json_clean(last.data if last is not None else {})
+    return json_clean(process_state.process_data(loaded.workflow))
 
 
 def timers_of(session: Session, instance_id: str) -> list[Timer]:

@@ -42,17 +42,19 @@ from __future__ import annotations
 
 import calendar
 import dataclasses
+import io
 import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -60,11 +62,12 @@ from sqlalchemy.orm import Session
 from engine.domain import pathway_elements as pe
 from engine.domain.specifications import SpecificationError, specification_in_force
 from engine.domain.trends import Period, Thresholds, TrendError, review_signals, six_monthly_periods
-from engine.reporting import render_html, render_json, render_pdf, software_version
+from engine.reporting import render_html, render_pdf, software_version, write_json
+from engine.reporting.charts import report_charts
 from engine.reporting.periodic import DatasetInfo, PeriodicReport, default_comparator_selection
 from engine.services import audit, definitions, review_data
 from engine.services.audit import AuditEvent
-from engine.services.catalog import get_product, list_specifications, specification_from_row
+from engine.services.catalog import get_product, specifications_in_effect
 from engine.services.errors import Conflict, InvalidData, NotFound
 from engine.services.evidence import record_capture
 from engine.services.identity import SYSTEM, Actor
@@ -75,16 +78,14 @@ from engine.store.models import (
     AuditEntry,
     BatchRow,
     CaseRow,
-    OosCategoryRow,
-    PeriodicReportRow,
-    PeriodicReviewRow,
     ProcessInstance,
     ProductRow,
     RiskEvaluation,
     TaskRow,
     Timer,
 )
-from engine.store.record_store import read_content, store_content
+from engine.store.record_store import read_content, store_content, store_stream
+from engine.store.review_models import OosCategoryRow, PeriodicReportRow, PeriodicReviewRow
 
 if TYPE_CHECKING:
     from engine.bootstrap import Oospath
@@ -273,7 +274,7 @@ def _file_stem(product_code: str, period: Period) -> str:
 
 
 def _specification_for(session: Session, product_code: str, period: Period) -> Any:
-    specs = [specification_from_row(row) for row in list_specifications(session, product_code)]
+    specs = specifications_in_effect(session, product_code)  # approved versions only (OOS-24)
     try:
         return specification_in_force(specs, period.end - timedelta(microseconds=1), product_code=product_code)
     except SpecificationError as exc:
@@ -281,8 +282,9 @@ def _specification_for(session: Session, product_code: str, period: Period) -> A
 
 
 def build_report(session: Session, now: datetime, product_code: str, period: Period,
-                 settings: ReviewSettings) -> tuple[PeriodicReport, bytes]:
-    """The analysed report of one product and period, and its CSV annex (nothing is stored)."""
+                 settings: ReviewSettings) -> tuple[PeriodicReport, BinaryIO]:
+    """The analysed report of one product and period, and its CSV annex in a temporary file, read from its
+    start (nothing is stored; the caller closes the file)."""
     product = get_product(session, product_code)
     if period.end > now:
         raise InvalidData(f"OOS-20: the period {period.label} has not ended yet (it ends {period.end.isoformat()}); "
@@ -294,28 +296,41 @@ def build_report(session: Session, now: datetime, product_code: str, period: Per
     while len(periods) > 1 and counts[0].total == 0:  # no batches yet (e.g. before launch): not a comparator
         periods, counts = periods[1:], counts[1:]
     oos = review_data.oos_batches(session, product_code, periods[0].start, period.end)
+    annex = tempfile.TemporaryFile()  # noqa: SIM115 — handed to the caller, who closes it
+    text = io.TextIOWrapper(annex, encoding="utf-8", newline="")
+    dataset = review_data.read_dataset(session, specification, periods, oos, text)  # one pass over the rows
+    text.flush()
+    text.detach()  # the binary file stays open for the caller
+    annex.seek(0)
     analysis = review_data.analyse_in_database(session, specification, periods, thresholds=thresholds,
-                                               counts=counts, oos=oos)
-    dataset = review_data.stream_dataset(session, specification, periods, oos)
+                                               counts=counts, oos=oos, series=dataset.series)
     stem = _file_stem(product_code, period)
     report = PeriodicReport(
         product_code=product_code, product_name=product.name, specification_version=specification.version,
         period=analysis.current, comparator_selection=default_comparator_selection(analysis),
         dataset_sha256=dataset.sha256, software_version=software_version(), generated_at=now, analysis=analysis,
         signals=tuple(review_signals(analysis)), batches=tuple(oos),
-        dataset=DatasetInfo(dataset.rows, "oospath database: counts, rates and capability aggregated in SQL, "
-                                          "control-chart series read per attribute", f"annex-{stem}.csv"))
-    return report, dataset.annex_csv
+        dataset=DatasetInfo(dataset.rows, "oospath database: counts and rates aggregated in SQL; control-chart "
+                                          "series and capability from one streamed pass over the rows",
+                            f"annex-{stem}.csv"))
+    return report, annex
 
 
-def render_files(report: PeriodicReport, annex_csv: bytes) -> dict[str, bytes]:
-    """The report's four files by format."""
+def render_files(report: PeriodicReport, annex_csv: BinaryIO, record_store: Path) -> dict[str, tuple[str, int]]:
+    """The report's four files, kept in the record store as they are rendered: (sha256, size) by format.
+
+    The charts are drawn once for the HTML page and the PDF; the JSON is written to the store piece by piece.
+    """
+    charts = report_charts(report)
     with tempfile.TemporaryDirectory(prefix="oospath-report-") as directory:
         pdf = Path(directory) / "report.pdf"
-        render_pdf(report, pdf)
+        render_pdf(report, pdf, charts=charts)
         pdf_bytes = pdf.read_bytes()
-    return {"html": render_html(report).encode("utf-8"), "pdf": pdf_bytes,
-            "json": render_json(report).encode("utf-8"), "csv": annex_csv}
+    kept = {"html": render_html(report, charts).encode("utf-8"), "pdf": pdf_bytes}
+    stored = {fmt: (store_content(record_store, content), len(content)) for fmt, content in kept.items()}
+    stored["json"] = store_stream(record_store, lambda out: write_json(report, out))
+    stored["csv"] = store_stream(record_store, lambda out: shutil.copyfileobj(annex_csv, out))
+    return {fmt: stored[fmt] for fmt in FORMATS}
 
 
 def file_name(product_code: str, period: Period, fmt: str) -> str:
@@ -333,17 +348,18 @@ def generate_report(session: Session, now: datetime, record_store: Path, actor: 
     settings = settings or load_settings()
     map_case_outcomes(session)
     report, annex = build_report(session, now, product_code, period, settings)
+    with annex:
+        files = render_files(report, annex, record_store)
     work = dict(work or {})
     artifacts: dict[str, Any] = {}
-    for fmt, content in render_files(report, annex).items():
-        digest = store_content(record_store, content)
+    for fmt, (digest, size) in files.items():
         name = file_name(product_code, period, fmt)
         record = record_capture(session, now, actor, work, record_type=f"report:{REPORT_TYPE}:{fmt}", sha256=digest,
-                                media_type=FORMATS[fmt][0], size=len(content),
+                                media_type=FORMATS[fmt][0], size=size,
                                 meta={"requirement": "OOS-20", "filename": name, "product_code": product_code,
                                       "period": report.period.label, "work_message_id": work.get("message_id")})
         artifacts[fmt] = {"record_id": record.id, "sha256": digest, "media_type": FORMATS[fmt][0],
-                          "size": len(content), "filename": name}
+                          "size": size, "filename": name}
     row = PeriodicReportRow(
         id=str(uuid.uuid4()), product_code=product_code, period_start=report.period.start,
         period_end=report.period.end, period_label=report.period.label,

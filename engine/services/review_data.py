@@ -8,22 +8,20 @@ must not load every batch into Python. This module computes the same
 * **counts and rates per period** come from one ``GROUP BY`` (period, outcome)
   over ``batches``; the period of a batch is a SQL ``CASE`` over the half-open
   period bounds, so placement is the same as :meth:`Period.contains`;
-* **capability** (n, mean, the sum of squared deviations, the mean moving range
-  in decision order through ``LAG``) and the **near-limit counts** are SQL
-  aggregates over the current period's released results;
-* the **control charts** need every released result in decision order: each
-  attribute's series for the baseline and current periods is loaded as
-  (batch id, decision time, value) columns and handed to the pure
-  :func:`~engine.domain.trends.imr_limits` and
-  :func:`~engine.domain.trends.evaluate_rules`;
+* one streamed pass over the window's rows in batch-id order
+  (:func:`read_dataset`) gives the **dataset SHA-256** and the **CSV annex**
+  (:class:`~engine.reporting.periodic.DatasetHasher`, the digest
+  :func:`~engine.reporting.periodic.dataset_sha256` gives for the same batches
+  as objects) and, gathered on the way as numpy columns, each charted
+  attribute's released results, sorted into decision order: the **control
+  charts** and **capability** are then the pure
+  :func:`~engine.domain.trends.chart_of_series` and
+  :func:`~engine.domain.trends.capability` (one implementation of the
+  analysis; the run rules work over the columns, no object per point);
 * **OOS categories and repeat failures** only concern OOS batches (a few per
   cent of all batches): those are loaded as objects and given to
   :func:`~engine.domain.trends.categorise` and
-  :func:`~engine.domain.trends.repeat_failures`;
-* the **dataset SHA-256** and the **CSV annex** are written in one streaming
-  pass over the rows in batch-id order (:class:`~engine.reporting.periodic.DatasetHasher`),
-  giving the digest :func:`~engine.reporting.periodic.dataset_sha256` gives for
-  the same batches as objects.
+  :func:`~engine.domain.trends.repeat_failures`.
 
 Batch ids are ordered by code point (``COLLATE "C"`` on PostgreSQL, SQLite's
 default ``BINARY``), the order Python sorts strings in, so ties and the hash
@@ -38,45 +36,47 @@ import csv
 import io
 import itertools
 import math
+import uuid
+from array import array
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
 
-from sqlalchemy import and_, case, func, or_, select
+import numpy as np
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine.domain.specifications import Specification
 from engine.domain.trends import (
-    D2,
     OOS_STATUSES,
     STATUSES,
     BatchOutcome,
-    Capability,
-    ChartPoint,
-    ControlChart,
+    ChartSeries,
     OosCategory,
     Period,
     PeriodCounts,
     Thresholds,
     TrendAnalysis,
     TrendError,
+    as_datetime64,
     capability,
     categorise,
-    clopper_pearson,
+    chart_of_series,
     compare_rates,
-    evaluate_rules,
-    imr_limits,
-    near_limit_band,
+    counts_of,
     numeric_limits,
     repeat_failures,
 )
 from engine.reporting.periodic import DatasetHasher, annex_header, annex_row_of
-from engine.store.models import BatchRow, OosCategoryRow, TestResultRow
+from engine.store.models import BatchRow, TestResultRow
+from engine.store.review_models import OosCategoryRow
 
 STREAM_CHUNK = 10_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def ordered_batch_id(session: Session, column: Any = BatchRow.batch_id) -> ColumnElement[Any]:
@@ -129,89 +129,10 @@ def period_counts_by_product(session: Session, periods: Sequence[Period], confid
 
 
 def counts_from_tally(product_code: str, periods: Sequence[Period], tally: dict[tuple[int, str], int],
-            confidence_level: float) -> list[PeriodCounts]:
-    counts = []
-    for index, period in enumerate(periods):
-        released, administered, not_administered = (tally.get((index, status), 0) for status in STATUSES)
-        total = released + administered + not_administered
-        rate_ci = clopper_pearson(administered + not_administered, total, confidence_level) if total else None
-        administered_total = administered + released
-        administered_ci = (clopper_pearson(administered, administered_total, confidence_level)
-                           if administered_total else None)
-        counts.append(PeriodCounts(period, product_code, released, administered, not_administered, rate_ci,
-                                   administered_ci))
-    return counts
-
-
-# ---- control charts (OOS-21) --------------------------------------------------------------------------------
-def _released_results(product_code: str, attribute: str, start: datetime, end: datetime) -> Any:
-    return (select(BatchRow.batch_id, BatchRow.decided_at, TestResultRow.value)
-            .join(TestResultRow, TestResultRow.batch_id == BatchRow.batch_id)
-            .where(BatchRow.product_code == product_code, BatchRow.outcome == "released",
-                   BatchRow.decided_at >= start, BatchRow.decided_at < end,
-                   TestResultRow.attribute == attribute, TestResultRow.value.is_not(None)))
-
-
-def control_chart_from_db(session: Session, product_code: str, attribute: str, baseline_start: datetime,
-                          current: Period, *, unit: str | None, lower: float | None, upper: float | None,
-                          min_baseline_points: int) -> ControlChart:
-    """I-MR chart of one attribute: the released results as columns, the statistics from :mod:`trends`."""
-    query = (_released_results(product_code, attribute, baseline_start, current.end)
-             .order_by(BatchRow.decided_at, ordered_batch_id(session)))
-    rows = session.execute(query).all()
-    first_current = bisect.bisect_left([decided_at for _, decided_at, _ in rows], current.start)
-    points = tuple(ChartPoint(batch_id, decided_at, value, index >= first_current)
-                   for index, (batch_id, decided_at, value) in enumerate(rows))
-    base_values = [value for _, _, value in rows[:first_current]]
-    if len(base_values) < min_baseline_points:
-        note = f"baseline has {len(base_values)} released results, fewer than {min_baseline_points}: no limits"
-        return ControlChart(attribute, unit, lower, upper, points, None, (), note)
-    try:
-        limits = imr_limits(base_values)
-    except TrendError as exc:
-        return ControlChart(attribute, unit, lower, upper, points, None, (), str(exc))
-    violations = evaluate_rules([value for _, _, value in rows], limits, attribute=attribute,
-                                batch_ids=[batch_id for batch_id, _, _ in rows], first_current=first_current)
-    return ControlChart(attribute, unit, lower, upper, points, limits, tuple(violations))
-
-
-# ---- capability and near-limit share (OOS-21) ---------------------------------------------------------------
-def _capability_index(mean: float, sigma: float | None, lower: float | None, upper: float | None) -> float | None:
-    """min(USL − μ, μ − LSL) / 3σ over the limits that exist: the formula of :func:`trends.capability`."""
-    if sigma is None or sigma == 0:
-        return None
-    inside = [d for d in ((mean - lower) if lower is not None else None,
-                          (upper - mean) if upper is not None else None) if d is not None]
-    return min(inside) / (3 * sigma)
-
-
-def capability_from_db(session: Session, product_code: str, attribute: str, current: Period, *,
-                       unit: str | None, lower: float | None, upper: float | None,
-                       near_limit_fraction: float, near_limit_sigmas: float) -> Capability:
-    """Cpk, Ppk and the near-limit count of the current period's released results, aggregated in SQL."""
-    values = _released_results(product_code, attribute, current.start, current.end).subquery()
-    n, mean = session.execute(select(func.count(values.c.value), func.avg(values.c.value))).one()
-    if n < 2:  # trends.capability's own answer for zero or one value
-        single = [] if n == 0 else [float(mean)]
-        return capability(attribute, single, lower=lower, upper=upper, unit=unit,
-                          near_limit_fraction=near_limit_fraction, near_limit_sigmas=near_limit_sigmas)
-    mean = float(mean)
-    (squares,) = session.execute(select(func.sum((values.c.value - mean) * (values.c.value - mean)))).one()
-    previous = func.lag(values.c.value).over(order_by=(values.c.decided_at, ordered_batch_id(session,
-                                                                                             values.c.batch_id)))
-    lagged = select(values.c.value.label("value"), previous.label("previous")).subquery()
-    (mr_bar,) = session.execute(select(func.avg(func.abs(lagged.c.value - lagged.c.previous)))
-                                .where(lagged.c.previous.is_not(None))).one()
-    sigma_within = float(mr_bar) / D2
-    sigma_overall = math.sqrt(float(squares) / (n - 1))
-    band = near_limit_band(lower, upper, fraction=near_limit_fraction, sigmas=near_limit_sigmas,
-                           sigma_within=sigma_within)
-    near_conditions = [*([values.c.value - lower <= band] if lower is not None else []),
-                       *([upper - values.c.value <= band] if upper is not None else [])]
-    (near,) = session.execute(select(func.coalesce(func.sum(case((or_(*near_conditions), 1), else_=0)), 0))).one()
-    return Capability(attribute, unit, lower, upper, n, mean, sigma_within, sigma_overall,
-                      _capability_index(mean, sigma_within, lower, upper),
-                      _capability_index(mean, sigma_overall, lower, upper), band, int(near))
+                      confidence_level: float) -> list[PeriodCounts]:
+    """Each period's counts and rates from the GROUP BY's tally, through the pure :func:`trends.counts_of`."""
+    return [counts_of(period, product_code, *(tally.get((index, status), 0) for status in STATUSES),
+                      confidence_level=confidence_level) for index, period in enumerate(periods)]
 
 
 # ---- OOS batches: categories, repeat failures, the report's tables (OOS-21, OOS-23) ------------------------
@@ -249,11 +170,13 @@ def oos_batches(session: Session, product_code: str, start: datetime, end: datet
 # ---- the analysis ------------------------------------------------------------------------------------------
 def analyse_in_database(session: Session, specification: Specification, periods: Sequence[Period], *,
                         thresholds: Thresholds, counts: Sequence[PeriodCounts] | None = None,
-                        oos: Sequence[BatchOutcome] | None = None) -> TrendAnalysis:
+                        oos: Sequence[BatchOutcome] | None = None,
+                        series: Mapping[str, ChartSeries] | None = None) -> TrendAnalysis:
     """:func:`trends.analyse_trends` over the product's decided batches in the database; the last period is current.
 
     The periods must be consecutive (each ends where the next starts); the earlier ones are the baseline.
-    ``counts`` and ``oos`` may be passed when the caller already has them.
+    ``counts``, ``oos`` and the charted attributes' ``series`` (:func:`read_dataset`) may be passed when the
+    caller already has them. Charts and capability are the pure :func:`chart_of_series` and :func:`capability`.
     """
     ordered = tuple(sorted(periods, key=lambda p: p.start))
     if not ordered:
@@ -267,15 +190,17 @@ def analyse_in_database(session: Session, specification: Specification, periods:
     cur_oos, cur_total = counts[-1].oos, counts[-1].total
     base_oos, base_total = sum(c.oos for c in counts[:-1]), sum(c.total for c in counts[:-1])
     comparison = compare_rates(cur_oos, cur_total, base_oos, base_total) if cur_total and base_total else None
+    oos = list(oos) if oos is not None else oos_batches(session, product_code, ordered[0].start, current.end)
+    if series is None:
+        series = read_dataset(session, specification, ordered, oos).series
     charts, capabilities = [], []
     for attribute, unit, lower, upper in numeric_limits(specification):
-        charts.append(control_chart_from_db(session, product_code, attribute, ordered[0].start, current,
-                                            unit=unit, lower=lower, upper=upper,
-                                            min_baseline_points=thresholds.min_baseline_points))
-        capabilities.append(capability_from_db(session, product_code, attribute, current, unit=unit, lower=lower,
-                                               upper=upper, near_limit_fraction=thresholds.near_limit_fraction,
-                                               near_limit_sigmas=thresholds.near_limit_sigmas))
-    oos = list(oos) if oos is not None else oos_batches(session, product_code, ordered[0].start, current.end)
+        chart = chart_of_series(attribute, series[attribute], unit=unit, lower_spec=lower, upper_spec=upper,
+                                min_baseline_points=thresholds.min_baseline_points)
+        charts.append(chart)
+        capabilities.append(capability(attribute, chart.series.current_values.tolist(), lower=lower, upper=upper,
+                                       unit=unit, near_limit_fraction=thresholds.near_limit_fraction,
+                                       near_limit_sigmas=thresholds.near_limit_sigmas))
     repeats = repeat_failures(oos, ordered, threshold=thresholds.repeat_failures,
                               consecutive=thresholds.repeat_consecutive_periods)
     return TrendAnalysis(product_code, specification.version, ordered, baseline, tuple(counts), comparison,
@@ -294,29 +219,134 @@ def annex_attributes(session: Session, specification: Specification, product_cod
     return charted + sorted(set(reported) - set(charted))
 
 
-def dataset_rows(session: Session, product_code: str, start: datetime, end: datetime,
-                 categories: dict[str, list[list[str]]]) -> Iterator[dict[str, Any]]:
-    """Every batch decided in ``[start, end)`` as a canonical :func:`~engine.reporting.periodic.batch_row` dict,
-    in batch-id order, streamed: batches and results are two ordered server-side cursors merged here."""
+def _window_rows(session: Session, product_code: str, start: datetime, end: datetime,
+                 categories: dict[str, list[list[str]]]) -> Iterator[tuple[dict[str, Any], datetime]]:
+    """Every batch decided in ``[start, end)`` as a canonical :func:`~engine.reporting.periodic.batch_row` dict
+    with its decision time, in batch-id order, streamed: two ordered cursors (batches, results) merged here."""
     window = _in_window(product_code, start, end)
-    batches = session.execute(
-        select(BatchRow.batch_id, BatchRow.decided_at, BatchRow.outcome).where(window)
-        .order_by(ordered_batch_id(session)).execution_options(yield_per=STREAM_CHUNK))
-    results = session.execute(
-        select(TestResultRow.batch_id, TestResultRow.attribute, TestResultRow.value)
-        .join(BatchRow, BatchRow.batch_id == TestResultRow.batch_id)
-        .where(window, TestResultRow.value.is_not(None))
-        .order_by(ordered_batch_id(session, TestResultRow.batch_id), TestResultRow.attribute)
-        .execution_options(yield_per=STREAM_CHUNK))
+    batches = _driver_rows(session, select(BatchRow.batch_id, BatchRow.decided_at, BatchRow.outcome).where(window)
+                           .order_by(ordered_batch_id(session)))
+    results = _driver_rows(session, select(TestResultRow.batch_id, TestResultRow.attribute, TestResultRow.value)
+                           .join(BatchRow, BatchRow.batch_id == TestResultRow.batch_id)
+                           .where(window, TestResultRow.value.is_not(None))
+                           .order_by(ordered_batch_id(session, TestResultRow.batch_id), TestResultRow.attribute))
+    decision_time = _result_processor(session, BatchRow.decided_at)
     pending = next(results, None)
-    for batch_id, decided_at, outcome in batches:
+    for batch_id, stored_time, outcome in batches:
+        decided_at = decision_time(stored_time)
         values: dict[str, float] = {}
         while pending is not None and pending[0] == batch_id:
             values[pending[1]] = pending[2]
             pending = next(results, None)
         yield {"batch_id": batch_id, "product_code": product_code, "decided_at": decided_at.isoformat(),
-               "status": outcome, "results": dict(sorted(values.items())),
-               "oos_categories": sorted(categories.get(batch_id, []))}
+               "status": outcome, "results": values, "oos_categories": sorted(categories.get(batch_id, []))}, decided_at
+
+
+def _driver_rows(session: Session, query: Select[Any]) -> Iterator[tuple[Any, ...]]:
+    """The query's rows as the database driver's own tuples, fetched in chunks from a cursor of its own in the
+    session's transaction (server-side on PostgreSQL, so the rows are never all in memory).
+
+    Why not ``session.execute``: without SQLAlchemy's compiled extensions its row objects cost about 4 µs
+    each, most of the time of reading 1.4 million rows. The values are rendered into the statement by
+    SQLAlchemy's compiler (``literal_binds``: quoted and escaped there); columns that need converting are
+    converted by the caller (:func:`_result_processor`).
+    """
+    dialect = session.get_bind().dialect
+    statement = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    connection = session.connection().connection
+    cursor = (connection.driver_connection.cursor(name=f"review_{uuid.uuid4().hex}")
+              if dialect.name == "postgresql" else connection.cursor())
+    try:
+        # no parameters, but passed as such: psycopg then reads the compiler's "%%" (a literal "%") as "%"
+        cursor.execute(statement, ())
+        while rows := cursor.fetchmany(STREAM_CHUNK):
+            yield from rows
+    finally:
+        cursor.close()
+
+
+def _result_processor(session: Session, column: Any) -> Callable[[Any], Any]:
+    """What SQLAlchemy does to a value of ``column`` read from this database (e.g. text to an aware UTC time)."""
+    dialect = session.get_bind().dialect
+    process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    return process if process is not None else (lambda value: value)
+
+
+def dataset_rows(session: Session, product_code: str, start: datetime, end: datetime,
+                 categories: dict[str, list[list[str]]]) -> Iterator[dict[str, Any]]:
+    """Every batch decided in ``[start, end)`` as a canonical :func:`~engine.reporting.periodic.batch_row` dict,
+    in batch-id order, streamed."""
+    return (row for row, _ in _window_rows(session, product_code, start, end, categories))
+
+
+class _ReleasedColumns:
+    """The charted attributes' released results, gathered while the rows stream past in batch-id order
+    (compact arrays: 8 bytes a value, not a Python float each)."""
+
+    def __init__(self, attributes: Sequence[str]) -> None:
+        self.batch_ids: list[str] = []
+        self.times = array("q")  # microseconds since the epoch, UTC
+        self.values: dict[str, array[float]] = {attribute: array("d") for attribute in attributes}
+
+    def add(self, row: Mapping[str, Any], decided_at: datetime) -> None:
+        if row["status"] != "released":
+            return
+        self.batch_ids.append(row["batch_id"])
+        self.times.append((decided_at - _EPOCH) // _MICROSECOND)
+        results = row["results"]
+        for attribute, column in self.values.items():
+            column.append(results.get(attribute, math.nan))
+
+    def series(self, current_start: datetime) -> dict[str, ChartSeries]:
+        """Per attribute, its released results in decision order (batch id breaking ties, as the stable sort of
+        rows read in batch-id order keeps them), split at ``current_start``."""
+        times = np.frombuffer(self.times, dtype=np.int64).astype("datetime64[us]")
+        order = np.argsort(times, kind="stable")
+        times, ids = times[order], np.array(self.batch_ids, dtype=object)[order]
+        start = as_datetime64([current_start])[0]
+        found = {}
+        for attribute, column in self.values.items():
+            values = np.frombuffer(column, dtype=float)[order]
+            present = ~np.isnan(values)
+            moments = times[present]
+            found[attribute] = ChartSeries(tuple(ids[present]), moments, values[present],
+                                           int(np.searchsorted(moments, start)))
+        return found
+
+
+@dataclass(frozen=True)
+class DatasetRead:
+    """One pass over the window's rows: the dataset's SHA-256 and row count, the charted attributes' series."""
+
+    sha256: str
+    rows: int
+    series: dict[str, ChartSeries]
+
+
+def read_dataset(session: Session, specification: Specification, periods: Sequence[Period],
+                 oos: Sequence[BatchOutcome], annex: TextIO | None = None) -> DatasetRead:
+    """Read every batch of the periods once, in batch-id order: hash it (as :func:`dataset_sha256` would), write
+    the CSV annex to ``annex`` if given, and gather the released results of the specification's numeric
+    attributes as chart series."""
+    product_code, start, end = specification.product_code, periods[0].start, periods[-1].end
+    categories = {b.batch_id: [list(c) for c in b.oos_categories] for b in oos}
+    starts = [p.start.isoformat() for p in periods]
+    labels = [p.label for p in periods]
+    charted = [attribute for attribute, _, _, _ in numeric_limits(specification)]
+    released = _ReleasedColumns(charted)
+    hasher = DatasetHasher()
+    writer = None
+    if annex is not None:
+        attributes = annex_attributes(session, specification, product_code, start, end)
+        writer = csv.writer(annex)
+        writer.writerow(annex_header(attributes))
+    for row, decided_at in _window_rows(session, product_code, start, end, categories):
+        hasher.update(row)
+        released.add(row, decided_at)
+        if writer is not None:  # decided_at is UTC ISO 8601, so string order is time order within the window
+            writer.writerow(annex_row_of(row, labels[bisect.bisect_right(starts, row["decided_at"]) - 1],
+                                         attributes))
+    return DatasetRead(hasher.hexdigest(), hasher.rows, released.series(periods[-1].start))
 
 
 @dataclass(frozen=True)
@@ -329,17 +359,6 @@ class StreamedDataset:
 def stream_dataset(session: Session, specification: Specification, periods: Sequence[Period],
                    oos: Sequence[BatchOutcome]) -> StreamedDataset:
     """SHA-256 of the window's rows (as :func:`dataset_sha256` would give) and the CSV annex, in one pass."""
-    product_code, start, end = specification.product_code, periods[0].start, periods[-1].end
-    attributes = annex_attributes(session, specification, product_code, start, end)
-    categories = {b.batch_id: [list(c) for c in b.oos_categories] for b in oos}
-    starts = [p.start.isoformat() for p in periods]
-    labels = [p.label for p in periods]
-    hasher = DatasetHasher()
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(annex_header(attributes))
-    for row in dataset_rows(session, product_code, start, end, categories):
-        hasher.update(row)
-        # decided_at is UTC ISO 8601, so string order is time order within the window
-        writer.writerow(annex_row_of(row, labels[bisect.bisect_right(starts, row["decided_at"]) - 1], attributes))
-    return StreamedDataset(hasher.hexdigest(), hasher.rows, buffer.getvalue().encode("utf-8"))
+    read = read_dataset(session, specification, periods, oos, buffer)
+    return StreamedDataset(read.sha256, read.rows, buffer.getvalue().encode("utf-8"))

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.bpmn import process_state
 from engine.domain import pathway_elements as pe
 from engine.services import audit, cases, signatures
 from engine.services.audit import AuditEvent
 from engine.services.errors import Conflict, Forbidden, RuleViolation
 from engine.services.identity import Actor
 from engine.services.pathway_rules import Completion, version_risk_evaluation
-from engine.services.runtime import Runtime, json_clean, lock_instance
+from engine.services.runtime import Runtime, lock_instance
 from engine.services.validation import validate_against
 from engine.store.models import ProcessDefinition, RiskEvaluation, TaskRow
 
@@ -43,28 +43,19 @@ def revise_risk_evaluation(
     definition = session.get(ProcessDefinition, loaded.row.definition_id)
     assert definition is not None
     validate_against(definition.forms.get(EVALUATION_FORM), content)
-    workflow = loaded.workflow
-    if any(t.task_spec.bpmn_id == pe.SUPPLY_BATCH for t in workflow.get_tasks(state=TaskState.COMPLETED)):
+    if process_state.element_completed(loaded.workflow, pe.SUPPLY_BATCH):
         raise RuleViolation("OOS-06", f"batch {case.batch_id} is already supplied: record the revision in the "
                                       "investigation and inform the physician; the request cannot be voided")
-    decisions = [t for t in workflow.get_tasks(state=TaskState.COMPLETED | TaskState.READY)
-                 if t.task_spec.bpmn_id == DECISION]
-    if not decisions:
-        raise Conflict("the risk evaluation is still being prepared: complete the 'Evaluate risks' task instead")
+    decision_row = _decision_row(session, loaded.row.id)
     now = runtime.clock.now()
     data = dict(content)
-    version_risk_evaluation(Completion(session, now, _decision_row(session, decisions[0]), data, {}, actor))
-    decision = decisions[0]
-    voided = decision.state == TaskState.COMPLETED
-    # The decision inherits its data from the task before it, so the new version goes there.
-    decision.parent.data.update(data)
-    merged = {**json_clean(decision.parent.data)}
+    version_risk_evaluation(Completion(session, now, decision_row, data, {}, actor))
+    reopened = process_state.revise_decision_basis(loaded.workflow, DECISION, data)
+    assert reopened is not None and reopened.task_id == decision_row.id
+    voided = reopened.voided
     if voided:
-        workflow.reset_from_task_id(decision.id, merged)
-        row = _decision_row(session, decision)
-        row.state, row.completed_at, row.completed_by, row.assignee, row.created_at = "ready", None, None, None, now
-    else:
-        decision.data.update(merged)
+        decision_row.state, decision_row.completed_at, decision_row.completed_by = "ready", None, None
+        decision_row.assignee, decision_row.created_at = None, now
     evaluation = session.scalars(select(RiskEvaluation).where(RiskEvaluation.case_id == case.id)
                                  .order_by(RiskEvaluation.version.desc())).first()
     assert evaluation is not None
@@ -82,7 +73,11 @@ def revise_risk_evaluation(
     return evaluation
 
 
-def _decision_row(session: Session, task: Any) -> TaskRow:
-    row = session.get(TaskRow, str(task.id))
-    assert row is not None
+def _decision_row(session: Session, instance_id: str) -> TaskRow:
+    """The physician's decision task (open, or taken and about to be voided)."""
+    row = session.scalars(select(TaskRow).where(
+        TaskRow.instance_id == instance_id, TaskRow.element_id == DECISION,
+        TaskRow.state.in_(("ready", "completed"))).order_by(TaskRow.created_at.desc())).first()
+    if row is None:
+        raise Conflict("the risk evaluation is still being prepared: complete the 'Evaluate risks' task instead")
     return row

@@ -32,26 +32,25 @@ from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import inspect as orm_state
-from sqlalchemy import select, text, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.bpmn.expression_budget import step_budget
+from engine.bpmn.process_state import check_decision_outputs
 from engine.bpmn.serializer import InstanceSerializer
 from engine.bpmn.task_specs import WorkerServiceTask, mark_dispatched, pending_work_request
 from engine.clock import Clock
 from engine.domain.responsibilities import role_for_duty
-from engine.services import audit
+from engine.logging_setup import annotate_log_context
+from engine.services import audit, history
 from engine.services.audit import AuditEvent
-from engine.services.definition_faults import (
-    ExpressionStopped,
-    check_decision_outputs,
-    definition_fault,
-    open_expression_incident,
-)
+from engine.services.definition_faults import ExpressionStopped, definition_fault, open_expression_incident
 from engine.services.errors import Conflict, InvalidData, NotFound
 from engine.services.identity import SYSTEM, Actor
+from engine.services.instruments import Instruments, timed_step
+from engine.services.workflow_cache import WorkflowCache
 from engine.store.models import OutboxMessage, ProcessDefinition, ProcessInstance, TaskRow, Timer
 
 log = logging.getLogger(__name__)
@@ -111,9 +110,8 @@ def lock_instance(session: Session, instance_id: str) -> ProcessInstance:
     every commit.
     """
     table = ProcessInstance.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:stream, 0))"), {"stream": instance_id})
-    else:
+    audit.lock_stream(session, instance_id)
+    if session.get_bind().dialect.name != "postgresql":
         session.execute(update(table).where(table.c.id == instance_id).values(version=table.c.version))
     row = session.get(ProcessInstance, instance_id, with_for_update=True, populate_existing=True)
     if row is None:
@@ -124,14 +122,15 @@ def lock_instance(session: Session, instance_id: str) -> ProcessInstance:
 class Runtime:
     """Runs workflows for the service layer; holds the per-deployment spec cache."""
 
-    def __init__(
-        self, clock: Clock, serializer: InstanceSerializer, script_engine: PythonScriptEngine
-    ) -> None:
+    def __init__(self, clock: Clock, serializer: InstanceSerializer, script_engine: PythonScriptEngine,
+                 workflows: WorkflowCache | None = None) -> None:
         self.clock = clock
+        self.workflows = workflows if workflows is not None else WorkflowCache(0)
         self.serializer = serializer
         self.script_engine = script_engine
         self._specs: dict[int, tuple[Any, dict[str, Any]]] = {}
         self.completion_hooks: list[Callable[[Session, LoadedInstance], None]] = []
+        self.instruments = Instruments()
 
     # ---- specs -------------------------------------------------------------------------------
     def specs_for(self, definition: ProcessDefinition) -> tuple[Any, dict[str, Any]]:
@@ -142,6 +141,7 @@ class Runtime:
         return cached
 
     # ---- lifecycle ---------------------------------------------------------------------------
+    @timed_step("start_instance")
     def start(
         self, session: Session, definition: ProcessDefinition, data: dict[str, Any], actor: Actor
     ) -> LoadedInstance:
@@ -163,6 +163,7 @@ class Runtime:
             batch_id=data.get("batch_id"),
         )
         session.add(row)
+        annotate_log_context(instance_id=row.id, case_id=row.case_id)
         loaded = LoadedInstance(row, definition, workflow, self.clock)
         audit.append(
             session, now, actor,
@@ -177,11 +178,14 @@ class Runtime:
         row = session.get(ProcessInstance, instance_id)
         if row is None:
             raise NotFound(f"process instance {instance_id} does not exist")
+        annotate_log_context(instance_id=row.id, case_id=row.case_id)
         definition = session.get(ProcessDefinition, row.definition_id)
         assert definition is not None
-        spec, subprocess_specs = self.specs_for(definition)
-        workflow = self.serializer.state_from_json(row.state, spec, subprocess_specs)
-        workflow.script_engine = self.script_engine
+        workflow = self.workflows.take(row.id, row.version, definition.id)  # the version read under the lock
+        if workflow is None:
+            spec, subprocess_specs = self.specs_for(definition)
+            workflow = self.serializer.state_from_json(row.state, spec, subprocess_specs)
+            workflow.script_engine = self.script_engine
         return LoadedInstance(row, definition, workflow, self.clock)
 
     def task(self, loaded: LoadedInstance, task_id: str) -> Any:
@@ -297,7 +301,8 @@ class Runtime:
         known = {
             row.id: row
             for row in session.scalars(
-                select(TaskRow).where(TaskRow.instance_id == loaded.row.id, TaskRow.kind == "user")
+                select(TaskRow).where(TaskRow.instance_id == loaded.row.id, TaskRow.kind == "user",
+                                      or_(TaskRow.state == "ready", TaskRow.id.in_(list(ready))))  # not the past
             )
         }
         for task_id, task in ready.items():
@@ -316,7 +321,8 @@ class Runtime:
         }
         known = {
             row.id: row
-            for row in session.scalars(select(Timer).where(Timer.instance_id == loaded.row.id))
+            for row in session.scalars(select(Timer).where(  # the waiting ones and these: not the past
+                Timer.instance_id == loaded.row.id, or_(Timer.status == "waiting", Timer.id.in_(list(waiting)))))
         }
         for task_id, task in waiting.items():
             if task_id in known:
@@ -356,6 +362,7 @@ class Runtime:
 
     def _save(self, session: Session, loaded: LoadedInstance, now: datetime, case_id: str | None) -> None:
         row = loaded.row
+        history.archive_earlier_iterations(session, loaded.workflow, now, row.id, case_id)  # flat task tree
         row.state = self.serializer.state_to_json(loaded.workflow)
         row.updated_at = now
         just_completed = loaded.workflow.is_completed() and row.status != "completed"
@@ -367,6 +374,7 @@ class Runtime:
             session.flush()  # the optimistic version check happens here, before anything else is written
         except StaleDataError as exc:
             raise Conflict(CONCURRENT_CHANGE) from exc
+        self.workflows.keep_after_commit(session, loaded)
         if just_completed:
             audit.append(
                 session, now, SYSTEM,

@@ -67,7 +67,7 @@ def content_sha256(content: Any) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _first_signing(session: Session, actor: Actor) -> bool:
+def first_signing(session: Session, actor: Actor) -> bool:
     token = session.get(AuthToken, actor.token_id) if actor.token_id else None
     return token is None or token.signed_at is None
 
@@ -93,7 +93,7 @@ def _authenticate(session: Session, actor: Actor, credentials: Credentials | Non
         raise SignatureRefused("an ID token signs only for a login through OIDC: re-enter your password")
     if credentials is None or not credentials.password:
         raise SignatureRefused("this decision is signed: re-enter your password in 'signature'")
-    first = _first_signing(session, actor)
+    first = first_signing(session, actor)
     if first and credentials.username != actor.user:
         raise SignatureRefused("the first signature of a login needs both components: your user name and "
                                "your password in 'signature'")

@@ -7,10 +7,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.services import access, audit, events, evidence, signatures
+from engine.bpmn import process_state
+from engine.services import access, audit, events, evidence, history, signatures
 from engine.services.audit import AuditEvent
 from engine.services.errors import Conflict, Forbidden, NotFound
 from engine.services.identity import Actor
+from engine.services.instruments import timed_step
+from engine.services.pages import Page, PageRequest, after_key, decode_cursor, in_order, page_of
 from engine.services.pathway_rules import Completion, apply_rules
 from engine.services.runtime import Runtime, engine_errors, json_clean, lock_instance
 from engine.services.validation import validate_against
@@ -21,6 +24,15 @@ def get_task(session: Session, task_id: str) -> TaskRow:
     row = session.get(TaskRow, task_id)
     if row is None:
         raise NotFound(f"task {task_id} does not exist")
+    return row
+
+
+def task_for_reader(session: Session, task_id: str, actor: Actor) -> TaskRow:
+    """A task as the actor may read it (OOS-25): holding its role, or as an auditor."""
+    row = get_task(session, task_id)
+    if not actor.has_role(row.role) and not actor.has_role("auditor"):
+        raise Forbidden(f"OOS-25: task '{row.name or row.element_id}' belongs to role '{row.role}'",
+                        requirement="OOS-25")
     return row
 
 
@@ -43,9 +55,12 @@ def list_tasks(
     state: str | None = "ready",
     kind: str | None = "user",
     actor: Actor | None = None,
-) -> list[TaskRow]:
-    """Tasks by filter; with ``actor``, only of cases the actor's organisation is party to (OOS-25)."""
-    query = select(TaskRow).order_by(TaskRow.created_at, TaskRow.id)
+    page: PageRequest | None = None,
+) -> Any:
+    """Tasks by filter, soonest due first (tasks without a due time last), then oldest, then by id; with
+    ``actor``, only of cases the actor's organisation is party to (OOS-25). Every task as a list; with
+    ``page``, one :class:`~engine.services.pages.Page` of them."""
+    query = select(TaskRow)
     if state:
         query = query.where(TaskRow.state == state)
     if kind:
@@ -53,12 +68,37 @@ def list_tasks(
     if roles is not None:
         query = query.where(TaskRow.role.in_(sorted(roles)))
     if actor is not None and not access.unrestricted(actor):
-        query = query.where(TaskRow.case_id.is_(None) | TaskRow.case_id.in_(access.shared_case_ids(actor)))
+        query = access.only_shared(query, actor, TaskRow.case_id)
     if case_id:
         query = query.where(TaskRow.case_id == case_id)
     if instance_id:
         query = query.where(TaskRow.instance_id == instance_id)
-    return list(session.scalars(query))
+    if page is not None:
+        return _task_page(session, query, page)
+    return list(session.scalars(query.order_by(TaskRow.due_at.is_(None), *TASK_ORDER)))
+
+
+TASK_ORDER = (TaskRow.due_at, TaskRow.created_at, TaskRow.id)
+TASK_KEY = ("time?", "time", "text")
+
+
+def _task_page(session: Session, query: Any, page: PageRequest) -> Page[TaskRow]:
+    """Two ranges, each read in index order: tasks with a due time, then (when the page is not full yet)
+    tasks without one. ``NULL`` sorts last in PostgreSQL's index and compares to nothing, so a single
+    condition ``(due_at, created_at, id) > cursor`` would never reach the undated tasks."""
+    after = decode_cursor(page.after, TASK_KEY) if page.after is not None else None
+    rows: list[TaskRow] = []
+    if after is None or after[0] is not None:
+        dated = query.where(TaskRow.due_at.is_not(None))
+        if after is not None:
+            dated = dated.where(after_key(TASK_ORDER, after))
+        rows = list(session.scalars(in_order(dated, TASK_ORDER).limit(page.limit + 1)))
+    if len(rows) <= page.limit:
+        undated = query.where(TaskRow.due_at.is_(None))
+        if after is not None and after[0] is None:
+            undated = undated.where(after_key(TASK_ORDER[1:], after[1:]))
+        rows += session.scalars(in_order(undated, TASK_ORDER[1:]).limit(page.limit + 1 - len(rows)))
+    return page_of(rows, page.limit, lambda t: (t.due_at, t.created_at, t.id))
 
 
 def form_schema(session: Session, row: TaskRow) -> dict[str, Any] | None:
@@ -73,8 +113,11 @@ def form_schema(session: Session, row: TaskRow) -> dict[str, Any] | None:
 
 def task_data(session: Session, runtime: Runtime, row: TaskRow) -> dict[str, Any]:
     """The process data as the task sees it (what the user decides on, e.g. OOS-04/OOS-06)."""
+    archived = None if row.state == "ready" else history.archived_task_data(session, row.instance_id, row.id)
+    if archived is not None:  # an earlier loop iteration's task, no longer in the live task tree
+        return json_clean(archived)
     loaded = runtime.load(session, row.instance_id)
-    return json_clean(runtime.task(loaded, row.id).data)
+    return json_clean(process_state.task_data(runtime.task(loaded, row.id)))
 
 
 def signature_requirement(session: Session, row: TaskRow, data: dict[str, Any] | None = None
@@ -138,6 +181,7 @@ def claim_task(session: Session, runtime: Runtime, task_id: str, actor: Actor) -
     return row
 
 
+@timed_step("complete_task")
 def complete_task(
     session: Session, runtime: Runtime, task_id: str, data: dict[str, Any], actor: Actor,
     reason: str | None = None,
@@ -155,14 +199,13 @@ def complete_task(
     task = runtime.task(loaded, task_id)
     now = runtime.clock.now()
     data = dict(data)
-    apply_rules(Completion(session, now, row, data, task.data, actor))
-    before = {key: task.data.get(key) for key in data}
+    seen = process_state.task_data(task)
+    apply_rules(Completion(session, now, row, data, seen, actor))
+    before = {key: seen.get(key) for key in data}
     manifestation = _sign_completion(session, runtime, row, data, actor, signature)
-    task.set_data(**data)
-    if manifestation is not None:
-        task.set_data(**{f"signature__{row.element_id}": manifestation})
+    signed = {f"signature__{row.element_id}": manifestation} if manifestation is not None else {}
     with engine_errors(loaded):
-        task.run()
+        process_state.complete_user_task(task, {**data, **signed})
     row.state = "completed"
     row.completed_at = now
     row.completed_by = actor.user

@@ -19,9 +19,11 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from engine.bpmn import process_state
 from engine.services import audit, events
 from engine.services.audit import AuditEvent
 from engine.services.identity import SYSTEM
+from engine.services.instruments import timed_step
 from engine.services.runtime import Runtime, lock_instance
 from engine.store.models import Timer
 
@@ -50,6 +52,7 @@ def _claim(session: Session, timer_id: str, now: datetime) -> Timer | None:
     return timer
 
 
+@timed_step("fire_timer")
 def fire_timer(session: Session, runtime: Runtime, timer_id: str) -> bool:
     """Fire one timer if it is still waiting and due by oospath's clock; True when it fired."""
     listed = session.get(Timer, timer_id)
@@ -62,8 +65,7 @@ def fire_timer(session: Session, runtime: Runtime, timer_id: str) -> bool:
         return False
     loaded = runtime.load(session, timer.instance_id)
     task = runtime.task(loaded, timer.id)
-    task._set_internal_data(event_fired=True)
-    loaded.workflow.refresh_timers()
+    process_state.fire_timer_event(loaded.workflow, task)
     late_by = (now - timer.due_at).total_seconds() / 3600
     audit.append(session, now, SYSTEM, AuditEvent(
         "timer.fired", instance_id=timer.instance_id, case_id=loaded.row.case_id,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.orm import Session
 
+from engine.bpmn import process_state
 from engine.services import audit, events
 from engine.services.audit import AuditEvent
 from engine.services.identity import Actor
 from engine.services.inbox import already_processed, mark_processed
+from engine.services.instruments import timed_step
 from engine.services.runtime import Runtime, lock_instance
 from engine.store.models import ProcessInstance, TaskRow
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 RESULTS_CONSUMER = "engine.results"
 
 
+@timed_step("complete_worker_task")
 def apply_work_result(session: Session, runtime: Runtime, message: dict[str, Any]) -> str:
     """Complete the task a worker result answers. Returns applied, duplicate or ignored.
 
@@ -42,12 +44,10 @@ def apply_work_result(session: Session, runtime: Runtime, message: dict[str, Any
         return "ignored"
     loaded = runtime.load(session, instance.id)
     task = runtime.task(loaded, row.id)
-    if task.state != TaskState.STARTED:
-        log.warning("result %s for task %s in state %s ignored", message_id, row.id, task.state)
-        return "ignored"
     result = message.get("result", {})
-    task.data[task.task_spec.result_variable] = result
-    task.complete()
+    if not process_state.apply_worker_result(task, result):
+        log.warning("result %s for task %s that no longer waits for it ignored", message_id, row.id)
+        return "ignored"
     worker = Actor(message.get("worker", "worker"), frozenset({"system"}))
     row.state = "completed"
     row.completed_at = now

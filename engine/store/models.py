@@ -71,6 +71,9 @@ class ProcessDefinition(Base):
 
 class ProcessInstance(Base):
     __tablename__ = "process_instances"
+    __table_args__ = (Index("ix_process_instances_started", "started_at", "id"),
+                      Index("ix_process_instances_key_started", "process_key", "started_at", "id"),
+                      Index("ix_process_instances_status_started", "status", "started_at", "id"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), index=True)
     process_key: Mapped[str] = mapped_column(String(200), index=True)
@@ -91,7 +94,9 @@ class TaskRow(Base):
     """Projection of the instance's human and worker tasks, queryable without SpiffWorkflow."""
 
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_state_role", "state", "role"),)
+    __table_args__ = (Index("ix_tasks_state_role", "state", "role"),
+                      # task lists: one role's open tasks, soonest due first (keyset pages, 0009)
+                      Index("ix_tasks_worklist", "state", "role", "kind", "due_at", "created_at", "id"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
     case_id: Mapped[str | None] = mapped_column(String(36), index=True)
@@ -111,6 +116,9 @@ class TaskRow(Base):
 
 class Timer(Base):
     __tablename__ = "timers"
+    # the scheduler's query: due timers among the waiting ones, by due time
+    __table_args__ = (Index("ix_timers_waiting_due", "due_at", sqlite_where=text("status = 'waiting'"),
+                            postgresql_where=text("status = 'waiting'")),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the timer task's id
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
     element_id: Mapped[str] = mapped_column(String(200))
@@ -142,8 +150,9 @@ class AuditEntry(Base):
     """Append-only; each row carries the hash of the previous row of its stream."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_stream_sequence", "stream", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    stream: Mapped[str] = mapped_column(String(64), index=True)
+    stream: Mapped[str] = mapped_column(String(64))  # served by ix_audit_log_stream_sequence (0010)
     instance_id: Mapped[str | None] = mapped_column(String(36), index=True)
     case_id: Mapped[str | None] = mapped_column(String(36), index=True)
     at: Mapped[datetime]
@@ -157,6 +166,15 @@ class AuditEntry(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """Where each audit stream ends (its last row's id and hash), read by primary key at every append (0010)."""
+
+    __tablename__ = "audit_chain_heads"
+    stream: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
 
 
 class ProductRow(Base):
@@ -176,6 +194,12 @@ class SpecificationRow(Base):
     version: Mapped[int]
     effective_from: Mapped[datetime]
     limits: Mapped[list[Any]]
+    # Change control (OOS-24): a version takes effect only once QA approved it with a signature.
+    status: Mapped[str] = mapped_column(String(30), default="awaiting_approval")  # awaiting_approval|approved|rejected
+    created_by: Mapped[str] = mapped_column(String(200), default="migration")
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None]
+    approval_signature_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class BatchRow(Base):
@@ -214,7 +238,9 @@ class CaseRow(Base):
     __tablename__ = "cases"
     # One open case per batch, kept by the database even for concurrent opens (OOS-01).
     __table_args__ = (Index("ix_cases_one_open_per_batch", "batch_id", unique=True,
-                            sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),)
+                            sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
+                      Index("ix_cases_opened", "opened_at", "reference"),
+                      Index("ix_cases_status_opened", "status", "opened_at", "reference"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     reference: Mapped[str] = mapped_column(String(40), unique=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), unique=True)
@@ -279,6 +305,8 @@ class Incident(Base):
     """A message that could not be processed after its retries: dead-lettered and visible on the case."""
 
     __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_created", "created_at", "id"),
+                      Index("ix_incidents_status_created", "status", "created_at", "id"))
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     case_id: Mapped[str | None] = mapped_column(String(36), index=True)
     queue: Mapped[str] = mapped_column(String(200))
@@ -369,60 +397,5 @@ class Administration(Base):
 
 
 
-class OosCategoryRow(Base):
-    """How one OOS finding of a decided batch is categorised for the periodic review (OOS-21).
-
-    ``type`` is the kind of deviation (e.g. ``below lower limit``), ``severity`` the QA classification
-    (minor, major, critical, or ``unclassified`` when a case gave none).
-    """
-
-    __tablename__ = "oos_categories"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.batch_id"), index=True)
-    type: Mapped[str] = mapped_column(String(100))
-    attribute: Mapped[str] = mapped_column(String(200), index=True)
-    severity: Mapped[str] = mapped_column(String(30))
-
-
-class PeriodicReviewRow(Base):
-    """One run of the ``periodic_review`` process for a product and period (OOS-20, OOS-22)."""
-
-    __tablename__ = "periodic_reviews"
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    product_code: Mapped[str] = mapped_column(ForeignKey("products.code"), index=True)
-    period_start: Mapped[datetime]
-    period_end: Mapped[datetime]
-    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), unique=True)
-    trigger: Mapped[str] = mapped_column(String(20))  # scheduler | manual
-    started_at: Mapped[datetime]
-    started_by: Mapped[str] = mapped_column(String(200))
-
-
-class PeriodicReportRow(Base):
-    """A generated periodic review report; its files are records in the content-addressed store (OOS-17, OOS-20).
-
-    ``artifacts`` maps a format (html, pdf, json, csv) to the record id, SHA-256, media type, size and file name.
-    """
-
-    __tablename__ = "periodic_reports"
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    product_code: Mapped[str] = mapped_column(ForeignKey("products.code"), index=True)
-    period_start: Mapped[datetime]
-    period_end: Mapped[datetime]
-    period_label: Mapped[str] = mapped_column(String(40))
-    specification_version: Mapped[int]
-    dataset_sha256: Mapped[str] = mapped_column(String(64))
-    dataset_rows: Mapped[int]
-    software_version: Mapped[str] = mapped_column(String(50))
-    signals_count: Mapped[int]
-    signals: Mapped[list[Any]]
-    thresholds: Mapped[dict[str, Any]]
-    artifacts: Mapped[dict[str, Any]]
-    generated_at: Mapped[datetime]
-    generated_by: Mapped[str] = mapped_column(String(200))
-    instance_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    work_message_id: Mapped[str | None] = mapped_column(String(36), unique=True)
-
-
-# The identity tables share Base.metadata (defined in their own module to keep this one short).
-from engine.store import identity_models  # noqa: E402, F401
+# The identity and periodic review tables share Base.metadata (their own modules keep this one short).
+from engine.store import identity_models, review_models  # noqa: E402, F401

@@ -46,6 +46,17 @@ class Api:
     def get(self, path: str, headers: dict[str, str] | None = None) -> Any:
         return self.client.get(path, headers=headers or self.as_("auditor", "auditor"))
 
+    def every(self, path: str, headers: dict[str, str] | None = None) -> list[Any]:
+        """The items of every page of a paged list, following its `next` links."""
+        items: list[Any] = []
+        following: str | None = path
+        while following is not None:
+            response = self.get(following, headers)
+            assert response.status_code == 200, response.json
+            items += response.json["items"]
+            following = response.json["next"]
+        return items
+
     def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         """POST as the user of ``headers``; a task completion is signed with that user's demo password unless
         the body says otherwise (OOS-24: unsigned completions of signed tasks are refused)."""

@@ -158,7 +158,7 @@ def test_completing_a_task_with_wrong_data_lists_each_invalid_field(api: Api, cl
     assert "request_batch" in fields and "boolean" in fields["request_batch"]
     assert str(len(body["errors"])) in body["detail"]
     assert ready_task(api, case_id, "physician", "physician_decision")["id"] == task["id"], "nothing was applied"
-    trail = api.get(f"/api/v1/cases/{case_id}/audit").json["items"]
+    trail = api.every(f"/api/v1/cases/{case_id}/audit")
     assert not [e for e in trail if e["action"] == "task.completed" and e["element_id"] == "physician_decision"]
 
 
@@ -217,7 +217,7 @@ def test_completing_the_same_task_twice_is_409(api: Api, clock: FrozenClock) -> 
     again = assert_problem(complete(api, task, "qa", data), 409)
     assert "completed" in again["detail"]
     assert_problem(api.post(f"/api/v1/tasks/{task['id']}/claim", None, api.persona("qa")), 409)
-    trail = api.get(f"/api/v1/cases/{case_id}/audit").json["items"]
+    trail = api.every(f"/api/v1/cases/{case_id}/audit")
     assert len([e for e in trail if e["action"] == "task.completed" and e["task_id"] == task["id"]]) == 1
 
 

@@ -35,7 +35,7 @@ def test_oos_08_qp_certification_of_an_oos_batch_is_refused_and_the_attempt_audi
     refused = api.post(f"/api/v1/batches/{catalogue.BATCH_VIABILITY_OOS}/certification", None, qp)
     assert refused.status_code == 422 and refused.json["requirement"] == "OOS-08"
     assert "cannot certify an OOS batch" in refused.json["detail"]
-    trail = api.get(f"/api/v1/cases/{case_id}/audit").json["items"]
+    trail = api.every(f"/api/v1/cases/{case_id}/audit")
     attempt = [e for e in trail if e["action"] == "qp.certification_refused"]
     assert len(attempt) == 1 and attempt[0]["actor"] == "jan.devries" and attempt[0]["role"] == "qp"
     # an OOS batch without a case is refused too; a batch within specification can be certified
@@ -64,7 +64,7 @@ def test_oos_06_the_physician_must_attest_the_current_risk_evaluation_version(ap
     request["risk_evaluation_version_seen"] = versions[0]["sha256"]
     accepted = api.post(f"/api/v1/tasks/{task['id']}/complete", {"data": request}, api.persona("physician"))
     assert accepted.status_code == 200, accepted.json
-    trail = api.get(f"/api/v1/cases/{case_id}/audit").json["items"]
+    trail = api.every(f"/api/v1/cases/{case_id}/audit")
     recorded = next(e for e in trail if e["action"] == "task.completed" and e["element_id"] == "physician_decision")
     assert recorded["actor"] == "dr.lucas.moreau" and recorded["data_after"]["risk_evaluation_version_seen"] == \
         versions[0]["sha256"]
@@ -231,7 +231,7 @@ def test_oos_14_the_ncas_answer_is_recorded_and_reused_by_the_next_case(api: Api
     sa_at = next(n["delivered_at"] for n in case["notifications"] if n["party"] == "supervisory_authority"
                  and n["requirement"] == "OOS-13")
     nca_at = next(n["delivered_at"] for n in case["notifications"] if n["party"] == "national_competent_authority")
-    trail = api.get(f"/api/v1/cases/{first}/audit").json["items"]
+    trail = api.every(f"/api/v1/cases/{first}/audit")
     answered_at = next(e["at"] for e in trail if e["action"] == "task.completed"
                        and e["element_id"] == "confirm_nca_requirement")
     # informed with the Supervisory Authority, or as soon as the NCA has said it must be
@@ -311,7 +311,7 @@ def test_oos_06_a_revised_risk_evaluation_voids_the_request_and_asks_the_physici
     (task,) = api.get(f"/api/v1/tasks?case_id={case_id}", api.persona("physician")).json["items"]
     shown = api.get(f"/api/v1/tasks/{task['id']}", api.persona("physician")).json["data"]
     assert shown["risk_evaluation_sha256"] == response.json["sha256"] and shown["risk_evaluation_version"] == 2
-    trail = [e["action"] for e in api.get(f"/api/v1/cases/{case_id}/audit").json["items"]]
+    trail = [e["action"] for e in api.every(f"/api/v1/cases/{case_id}/audit")]
     assert "risk_evaluation.revised" in trail
     assert api.post(f"/api/v1/cases/{case_id}/risk-evaluations", revised, api.persona("physician")).status_code == 403
     completed = api.work_case(clock, case_id, "authorised")
@@ -344,7 +344,7 @@ def test_oos_04_oos_10_the_physician_is_informed_first_with_attributes_values_an
     assert [t["element_id"] for t in case["open_tasks"] if t["role"] == "qa"] == ["investigate_oos"]
     (physician,) = [d for d in case["deadlines"] if d["requirement"] == "OOS-04"]
     assert physician["status"] == "met"
-    trail = api.get(f"/api/v1/cases/{case['id']}/audit").json["items"]
+    trail = api.every(f"/api/v1/cases/{case['id']}/audit")
     requested = next(e for e in trail if e["action"] == "work.requested")
     assert requested["element_id"] == "inform_treating_physician"  # the first work of the case
 
@@ -354,7 +354,7 @@ def test_oos_07_a_declined_batch_is_not_supplied_and_its_disposition_recorded(ap
     case = closed_case(api, clock, "declined")
     assert case["outcome"] == "not_supplied"
     assert "batch_disposition" in {r["record_type"] for r in case["records"]}
-    trail = api.get(f"/api/v1/cases/{case['id']}/audit").json["items"]
+    trail = api.every(f"/api/v1/cases/{case['id']}/audit")
     disposition = next(e for e in trail if e["element_id"] == "record_batch_disposition"
                        and e["action"] == "task.completed")
     assert disposition["data_after"]["disposition"] == "destroyed"
@@ -368,7 +368,7 @@ def test_oos_11_clinical_trial_sponsor_informed_promptly_and_its_authority_notif
     assert {n["party"] for n in case["notifications"]} == {"treating_physician", "sponsor"}
     (sponsor,) = [d for d in case["deadlines"] if d["requirement"] == "OOS-11"]
     assert sponsor["status"] == "met"
-    trail = api.get(f"/api/v1/cases/{case['id']}/audit").json["items"]
+    trail = api.every(f"/api/v1/cases/{case['id']}/audit")
     tracked = next(e for e in trail if e["element_id"] == "record_sponsor_ca_notification")
     assert tracked["data_after"]["reference"].startswith("CTIS") and tracked["role"] == "sponsor"
 

@@ -24,8 +24,9 @@ from engine.reporting.synthetic import generate_dataset
 from engine.services import batch_import, periodic_review, qp, review_data
 from engine.services.batch_import import ImportRefused
 from engine.services.identity import Actor
-from engine.store.models import BatchRow, OosCategoryRow
+from engine.store.models import BatchRow
 from engine.store.models import TestResultRow as ResultRow
+from engine.store.review_models import OosCategoryRow
 from oospath.demo import run_scenario
 from workers.embedded import EmbeddedMessaging
 

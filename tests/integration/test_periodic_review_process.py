@@ -18,14 +18,16 @@ from engine.clock import FrozenClock
 from engine.domain import catalogue as cat
 from engine.domain.trends import Period
 from engine.reporting import software_version
-from engine.reporting.periodic import dataset_sha256, report_from_json
+from engine.reporting.json_report import report_from_json
+from engine.reporting.periodic import dataset_sha256
 from engine.services import periodic_review, tasks
 from engine.services.errors import Conflict, InvalidData, ValidationFailed
 from engine.services.identity import Actor
 from engine.services.scheduling import fire_due
 from engine.store.identity_models import SignatureRow
-from engine.store.models import AuditEntry, PeriodicReportRow, ProcessInstance, RecordRow, Timer
+from engine.store.models import AuditEntry, ProcessInstance, RecordRow, Timer
 from engine.store.record_store import read_content
+from engine.store.review_models import PeriodicReportRow
 from oospath.demo_people import credentials_of
 from oospath.review_demo import review_form_data, work_review
 from tests.integration.test_periodic_review_data import dataset, import_bytes, lims_csv

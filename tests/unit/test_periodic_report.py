@@ -223,7 +223,7 @@ def test_json_round_trips_to_the_same_report(report: PeriodicReport) -> None:
     # REQ: OOS-20
     text = render_json(report)
     document = json.loads(text)
-    assert document["format"] == "oospath-periodic-review" and document["format_version"] == 1
+    assert document["format"] == "oospath-periodic-review" and document["format_version"] == 2
     assert document["report"]["dataset_sha256"] == report.dataset_sha256
     assert document["report"]["analysis"]["counts"][-1]["oos_rate"] == report.analysis.current_counts.oos_rate
     assert report_from_json(text) == report

@@ -35,6 +35,8 @@ class DeadLetter:
 
 Handler = Callable[[Message], None]
 DeadLetterHandler = Callable[[DeadLetter], None]
+#: Called with the consumer kind when a failed message is queued for another attempt.
+RetryHandler = Callable[[str], None]
 
 
 class RejectMessage(Exception):

@@ -13,7 +13,15 @@ import re
 from collections import deque
 from collections.abc import Sequence
 
-from workers.transport.base import DeadLetter, DeadLetterHandler, Handler, Message, PublishError, RejectMessage
+from workers.transport.base import (
+    DeadLetter,
+    DeadLetterHandler,
+    Handler,
+    Message,
+    PublishError,
+    RejectMessage,
+    RetryHandler,
+)
 from workers.transport.topology import ATTEMPTS_HEADER, BINDINGS, RetryPolicy, must_be_routed
 
 log = logging.getLogger(__name__)
@@ -31,9 +39,11 @@ def binding_pattern(binding: str) -> re.Pattern[str]:
 
 
 class InProcessTransport:
-    def __init__(self, retry: RetryPolicy | None = None, on_dead_letter: DeadLetterHandler | None = None) -> None:
+    def __init__(self, retry: RetryPolicy | None = None, on_dead_letter: DeadLetterHandler | None = None,
+                 on_retry: RetryHandler | None = None) -> None:
         self.retry = retry or RetryPolicy()
         self.on_dead_letter = on_dead_letter
+        self.on_retry = on_retry
         self._bindings: dict[str, list[re.Pattern[str]]] = {}
         self._queues: dict[str, deque[Message]] = {}
         self._dead: list[DeadLetter] = []
@@ -75,6 +85,8 @@ class InProcessTransport:
         if attempts < self.retry.max_attempts and not isinstance(exc, RejectMessage):
             headers = {**message.headers, ATTEMPTS_HEADER: attempts + 1}
             self._queues[queue].append(Message(message.message_id, message.routing_key, message.body, headers))
+            if self.on_retry:
+                self.on_retry(queue)
             return
         dead = DeadLetter(message, queue, f"{type(exc).__name__}: {exc}", attempts)
         self._dead.append(dead)

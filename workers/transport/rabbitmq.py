@@ -22,7 +22,15 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPChannelError, AMQPConnectionError, ChannelClosed, ConnectionClosed
 from pika.spec import Basic, BasicProperties
 
-from workers.transport.base import DeadLetter, DeadLetterHandler, Handler, Message, PublishError, RejectMessage
+from workers.transport.base import (
+    DeadLetter,
+    DeadLetterHandler,
+    Handler,
+    Message,
+    PublishError,
+    RejectMessage,
+    RetryHandler,
+)
 from workers.transport.topology import (
     ATTEMPTS_HEADER,
     BINDINGS,
@@ -207,7 +215,7 @@ class RabbitMqTransport:
     def __init__(
         self, url: str | None = None, *, retry: RetryPolicy | None = None, prefetch: int | None = None,
         on_dead_letter: DeadLetterHandler | None = None, topology: Topology | None = None,
-        queue_type: str | None = None,
+        queue_type: str | None = None, on_retry: RetryHandler | None = None,
     ) -> None:
         self.url = url or amqp_url()
         self.topology = topology or Topology.from_env()
@@ -215,6 +223,7 @@ class RabbitMqTransport:
         self.retry = retry or RetryPolicy.from_env()
         self.prefetch = prefetch or int(os.environ.get("OOSPATH_AMQP_PREFETCH", "20"))
         self.on_dead_letter = on_dead_letter
+        self.on_retry = on_retry
         self.publisher = BatchPublisher(self.url, self.topology.exchange)
         self._declared_for_publishing = False
         self._connection: pika.BlockingConnection | None = None
@@ -303,6 +312,8 @@ class RabbitMqTransport:
             delayed.expiration = str(self.retry.delay_ms)
             channel.basic_publish(self.topology.retry_exchange, self.topology.queue(kind), encode(copy), delayed,
                                   mandatory=True)
+            if self.on_retry:
+                self.on_retry(kind)
             return
         error = f"{type(exc).__name__}: {exc}"
         dead = Message(message.message_id, message.routing_key, message.body,
