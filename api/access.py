@@ -124,8 +124,10 @@ def _container() -> Any:
 def _authenticate() -> Actor:
     app = _container()
     header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        token = header[7:].strip()
+    token = header[7:].strip() if header.lower().startswith("bearer ") else None
+    if token is None and (token := browser_session.cookie_token()):
+        g.session_token = token  # a browser session: its writes must carry the CSRF token
+    if token is not None:
         with app.uow() as uow:
             if app.settings.oidc_issuer:
                 from engine.services import oidc
@@ -133,12 +135,6 @@ def _authenticate() -> Actor:
                 if oidc.looks_like_jwt(token):
                     return oidc.actor_from_oidc(uow.session, app.settings, token, app.clock.now())
             return accounts.resolve_token(uow.session, app.clock.now(), token)
-    cookie = browser_session.cookie_token()
-    if cookie:
-        with app.uow() as uow:
-            actor = accounts.resolve_token(uow.session, app.clock.now(), cookie)
-        g.session_token = cookie
-        return actor
     if _auth_mode() == DEV_HEADERS and request.headers.get(USER_HEADER):
         return _development_actor()
     if _auth_mode() == DEV_HEADERS:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from api.access import current_actor
 from api.app import container
 from api.blueprints.cases import AUDIT_ROLES, case_detail
 from api.declarations import CASE_ROLES, Param, page, roles
+from api.paging import PAGE_QUERY, next_link, page_request
 from api.web.pages import render
 from engine.services import audit_anchors, audit_views, case_diagram, cases, pathway_rules
 from engine.services.errors import ValidationFailed
@@ -31,12 +33,14 @@ CSV_COLUMNS = ("sequence", "at_utc", "actor", "role", "action", "element_id", "d
 
 
 @bp.get("")
-@page("Cases of the caller's organisation", policy=roles(*CASE_ROLES), query={"status": Param("case status")})
+@page("Cases of the caller's organisation, newest first", policy=roles(*CASE_ROLES),
+      query={"status": Param("case status"), **PAGE_QUERY})
 def case_list() -> tuple[str, int]:
     actor = current_actor()
     with container().uow() as uow:
-        rows = cases.list_cases(uow.session, status=request.args.get("status") or None, actor=actor)
-        return render("cases.html", cases=rows[:500], truncated=len(rows) > 500,
+        listed = cases.list_cases(uow.session, status=request.args.get("status") or None, actor=actor,
+                                  page=page_request())
+        return render("cases.html", cases=listed.items, next_page=next_link(listed.after),
                       wanted_status=request.args.get("status", ""))
 
 
@@ -83,8 +87,6 @@ def audit_csv(case_id: str) -> Response:
 
 
 def _json(value: Any) -> str:
-    import json
-
     return "" if value is None else json.dumps(value, sort_keys=True, default=str)
 
 

@@ -13,7 +13,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from api.access import current_actor
 from api.app import container
 from api.blueprints.auth import log_in
-from api.declarations import ANY_USER, PUBLIC, page, roles
+from api.declarations import ANY_USER, PUBLIC, Param, page, roles
+from api.paging import PAGE_QUERY, next_link, page_request
 from api.web import forms
 from api.web import session as browser_session
 from api.web.pages import render
@@ -92,7 +93,8 @@ def logout() -> BaseResponse:
 
 
 @bp.get("/inbox")
-@page("My tasks by role and organisation, with due times", policy=ANY_USER)
+@page("My tasks by role and organisation, with due times", policy=ANY_USER,
+      query={"role": Param("only this role's tasks (OOS-25)"), **PAGE_QUERY})
 def inbox() -> tuple[str, int]:
     app, actor = container(), current_actor()
     wanted = request.args.get("role") or None
@@ -100,12 +102,14 @@ def inbox() -> tuple[str, int]:
         raise Forbidden(f"OOS-25: user '{actor.user}' does not hold role '{wanted}'", requirement="OOS-25")
     now = app.clock.now()
     with app.uow() as uow:
-        rows = tasks.list_tasks(uow.session, roles={wanted} if wanted else set(actor.roles), actor=actor)
+        listed = tasks.list_tasks(uow.session, roles={wanted} if wanted else set(actor.roles), actor=actor,
+                                  page=page_request())  # soonest due first
+        rows = listed.items
         references = worklist.references_of(uow.session, {r.case_id for r in rows if r.case_id})
         escalated = worklist.escalated_instances(uow.session, {r.instance_id for r in rows}, now)
         items = [_inbox_row(r, references, escalated, now) for r in rows]
-    items.sort(key=lambda i: (i["due_at"] is None, i["due_at"] or now, i["created_at"]))
-    return render("inbox.html", items=items, role=wanted, roles=sorted(actor.roles), now=now)
+    return render("inbox.html", items=items, role=wanted, roles=sorted(actor.roles), now=now,
+                  next_page=next_link(listed.after))
 
 
 def _inbox_row(row: TaskRow, references: dict[str, str], escalated: set[str], now: datetime) -> dict[str, Any]:

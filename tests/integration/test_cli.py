@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from oospath.cli import main
-from tests.conftest import AMQP_URL, REPO
+from tests.conftest import AMQP_OFF, AMQP_URL, REPO
 
 PROCESS_FILES = sorted(str(p) for p in (REPO / "processes").glob("*.bpmn")) + sorted(
     str(p) for p in (REPO / "processes").glob("*.dmn"))
@@ -52,7 +52,7 @@ def test_demo_prints_a_closed_case(tmp_path: Path, scenario: str, outcome: str) 
     assert "audit-trail rows" in result.output
 
 
-@pytest.mark.skipif(AMQP_URL == "off", reason="OOSPATH_TEST_AMQP_URL=off: in-process transport only")
+@pytest.mark.skipif(AMQP_OFF, reason="OOSPATH_TEST_AMQP_URL=off: in-process transport only")
 def test_demo_through_rabbitmq_with_relay_and_workers_as_processes(tmp_path: Path) -> None:
     # REQ: OOS-13 (the same timeline through the real broker)
     result = CliRunner().invoke(main, ["demo", "--broker", "amqp", "--var-dir", str(tmp_path)],

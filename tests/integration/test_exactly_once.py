@@ -29,7 +29,7 @@ from engine.store.db import alembic_config, make_engine, upgrade
 from engine.store.models import AuditEntry, CaseRow, OutboxMessage, TaskRow
 from oospath.demo import ADMIN, deploy_processes
 from oospath.scenarios import EXCEPTIONAL_USE_REASON, form_data
-from tests.conftest import AMQP_URL
+from tests.conftest import AMQP_OFF, AMQP_URL
 from tests.integration.conftest import QA
 
 ROUNDS = 50
@@ -265,7 +265,7 @@ def test_an_upgraded_installation_continues_its_case_numbering_oos01(
     assert int(second.reference.rsplit("-", 1)[1]) == int(first.reference.rsplit("-", 1)[1]) + 1
 
 
-@pytest.mark.skipif(AMQP_URL == "off", reason="OOSPATH_TEST_AMQP_URL=off")
+@pytest.mark.skipif(AMQP_OFF, reason="OOSPATH_TEST_AMQP_URL=off")
 def test_the_relay_publishes_on_a_broker_where_nothing_is_declared_yet_oos13(app: Oospath) -> None:
     """OOS-13: the relay's first publish on a fresh broker reaches the worker's queue (it declares the
     exchanges and queues itself instead of failing until a worker has declared them)."""

@@ -18,7 +18,7 @@ from engine.bootstrap import Oospath
 from engine.services import cases, incidents
 from engine.store.models import Incident, NotificationRow, TaskRow
 from oospath.scenarios import EXCEPTIONAL_USE_REASON, SCENARIOS
-from tests.conftest import AMQP_URL, rabbitmq_transport
+from tests.conftest import AMQP_OFF, AMQP_URL, rabbitmq_transport
 from tests.integration.conftest import QA
 from workers.channels import SmtpChannel
 from workers.dead_letters import incident_recorder
@@ -29,7 +29,7 @@ from workers.relay import relay_pending
 from workers.transport.base import Message
 from workers.transport.topology import RetryPolicy
 
-pytestmark = pytest.mark.skipif(AMQP_URL == "off", reason="OOSPATH_TEST_AMQP_URL=off")
+pytestmark = pytest.mark.skipif(AMQP_OFF, reason="OOSPATH_TEST_AMQP_URL=off")
 
 
 @pytest.fixture
