@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from flask import Flask, Response, current_app
@@ -19,18 +18,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the API.
 
     Config keys (all optional): ``OOSPATH`` a ready container (tests), ``SETTINGS``,
-    ``CLOCK``, ``EMBEDDED_MESSAGING`` (default True: relay and workers run in-process
-    after each request; False when RabbitMQ workers run separately), ``DEPLOY_PROCESSES``
+    ``CLOCK``, ``EMBEDDED_MESSAGING`` (default ``Settings.embedded_messaging``, True: relay and workers run
+    in-process after a write that added outbox rows; False when RabbitMQ workers run separately), ``DEPLOY_PROCESSES``
     (default True: deploy ``processes/`` at start; a no-op when unchanged), ``AUTH`` (``token`` or
     ``dev-headers``; default ``Settings.auth_mode``; dev-headers is refused in production).
     """
     app = Flask(__name__)
-    embedded = os.environ.get("OOSPATH_EMBEDDED_MESSAGING", "true").lower() not in ("false", "0", "no")
-    app.config.update({"EMBEDDED_MESSAGING": embedded, "DEPLOY_PROCESSES": True})
+    app.config.update({"DEPLOY_PROCESSES": True})
     app.config.update(config or {})
     container: Oospath = app.config.get("OOSPATH") or bootstrap(
         app.config.get("SETTINGS") or Settings(), app.config.get("CLOCK")
     )
+    app.config.setdefault("EMBEDDED_MESSAGING", container.settings.embedded_messaging)
     app.extensions["oospath"] = container
     _refuse_unsafe_identity(app, container.settings)
     app.config["MAX_CONTENT_LENGTH"] = container.settings.max_request_bytes
@@ -47,7 +46,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         @app.after_request
         def _pump(response: Response) -> Response:
             if response.status_code < 400 and _is_write():
-                messaging.pump()
+                messaging.pump_after_write()
             return response
 
     from api import access, request_log

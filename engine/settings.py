@@ -19,6 +19,11 @@ def _int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if not value else value.lower() not in ("false", "0", "no")
+
+
 @dataclass(frozen=True)
 class Settings:
     var_dir: Path = field(default_factory=lambda: _path("OOSPATH_VAR_DIR", Path.cwd() / "var"))
@@ -50,6 +55,9 @@ class Settings:
     metrics_token: str | None = field(default_factory=lambda: os.environ.get("OOSPATH_METRICS_TOKEN") or None)
     # Performance: deserialized workflows of hot instances kept per process between steps (0: none kept).
     workflow_cache_size: int = field(default_factory=lambda: _int("OOSPATH_WORKFLOW_CACHE_SIZE", 64))
+    # Messaging: relay and workers run in-process after each write (True, the embedded default); False when
+    # RabbitMQ workers run as their own processes.
+    embedded_messaging: bool = field(default_factory=lambda: _flag("OOSPATH_EMBEDDED_MESSAGING", True))
 
     def __post_init__(self) -> None:
         # Derived defaults live under var_dir so one directory holds an embedded installation.

@@ -200,12 +200,12 @@ def scheduler(interval: float, once: bool) -> None:
     from engine.logging_setup import configure_logging
     from engine.services.audit_anchors import anchor_pass
     from engine.services.periodic_review import start_due
-    from engine.services.scheduling import messaging_embedded, once_per_pass_duties, scheduler_pass
+    from engine.services.scheduling import once_per_pass_duties, scheduler_pass
 
     app = bootstrap()
     configure_logging(app.settings)
     deliver = None
-    if messaging_embedded():  # the alerts a timer raises leave with this pass, not at the API's next write
+    if app.settings.embedded_messaging:  # the alerts a timer raises leave with this pass, not at the API's next write
         from workers.embedded import EmbeddedMessaging
 
         deliver = EmbeddedMessaging(app).pump

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
+from sqlalchemy import event
+
 from engine.bootstrap import Oospath
 from engine.logging_setup import log_context
+from engine.store.models import OutboxMessage
 from workers.dead_letters import incident_recorder, retry_counter
 from workers.engine_results import ResultConsumer
 from workers.inbound import InboundConsumer
@@ -13,6 +18,18 @@ from workers.relay import relay_pending
 from workers.reporting import ReportingWorker
 from workers.transport.base import Handler, Message, Transport
 from workers.transport.inprocess import InProcessTransport
+
+#: Outbox rows this process has inserted (flushed) so far; the API relays after a write only when it moved.
+_outbox_inserted = 0
+#: Seconds after which the API relays after a write even if this process inserted nothing (rows another
+#: process left, e.g. one that stopped between its commit and its relay).
+RECHECK_SECONDS = 5.0
+
+
+@event.listens_for(OutboxMessage, "after_insert")
+def _count_outbox_insert(*_args: object) -> None:
+    global _outbox_inserted
+    _outbox_inserted += 1
 
 
 def consumers(app: Oospath, transport: Transport) -> dict[str, Handler]:
@@ -43,6 +60,18 @@ class EmbeddedMessaging:
                                                          on_retry=retry_counter(app))
         self.transport.declare()
         self.consumers: dict[str, Handler] = consumers(app, self.transport)
+        self._relayed_up_to = -1  # unknown at start: the first write relays
+        self._checked_at = 0.0
+
+    def pump_after_write(self) -> int:
+        """What the API runs after a successful write: :meth:`pump` when this process inserted outbox rows since
+        its last relay, or when :data:`RECHECK_SECONDS` passed since it last looked; otherwise nothing (no
+        query)."""
+        inserted, now = _outbox_inserted, time.monotonic()
+        if inserted == self._relayed_up_to and now - self._checked_at < RECHECK_SECONDS:
+            return 0
+        self._relayed_up_to, self._checked_at = inserted, now
+        return self.pump()
 
     def pump(self) -> int:
         """Relay and deliver until nothing moves; returns the number of messages handled."""

@@ -38,11 +38,15 @@ def shared_case_ids(actor: Actor) -> Any:
     return select(CaseParty.case_id).where(CaseParty.organisation == actor.organisation)
 
 
+#: The case party joined by :func:`only_shared` (an alias, so a query that reads case parties itself can use it).
+_SHARED_WITH = aliased(CaseParty, name="shared_with")
+
+
 def only_shared(query: Select[Any], actor: Actor, case_id: Any) -> Select[Any]:
     """A list's rows (whose case id is the column ``case_id``) of no case or of a case the actor's organisation
     is party to. Joined to the party's key (one row at most), so a page read in index order costs one key
     lookup per row read, however many cases the organisation is party to."""
-    party = aliased(CaseParty)
+    party = _SHARED_WITH
     return query.outerjoin(party, (party.case_id == case_id) & (party.organisation == actor.organisation)).where(
         case_id.is_(None) | party.case_id.is_not(None))
 

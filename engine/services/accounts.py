@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from engine.services import audit
@@ -229,19 +229,36 @@ def issue_token(session: Session, at: datetime, user: User, org_name: str | None
     return IssuedToken(token, expires, actor)
 
 
+#: A token with its user, organisation and the roles held there (built once; bound per request).
+_TOKEN_HOLDER = (
+    select(AuthToken.revoked_at, AuthToken.expires_at, User.username, User.printed_name, User.disabled,
+           Organisation.name, Membership.role)
+    .select_from(AuthToken)
+    .join(User, User.id == AuthToken.user_id)
+    .join(Organisation, Organisation.id == AuthToken.organisation_id)
+    .outerjoin(Membership, (Membership.user_id == User.id) & (Membership.organisation_id == Organisation.id))
+    .where(AuthToken.token_sha256 == bindparam("digest"))
+)
+
+
 def resolve_token(session: Session, at: datetime, token: str) -> Actor:
-    row = session.get(AuthToken, token_sha256(token))
-    if row is None:
+    """The actor a bearer token stands for, read in one statement at every request: the token with its user,
+    organisation and the roles held there now (a revoked role, a disabled user or a logout stops at once)."""
+    digest = token_sha256(token)
+    rows = session.execute(_TOKEN_HOLDER, {"digest": digest}).all()
+    if not rows:
         raise Unauthenticated("the bearer token is not known: log in again (POST /api/v1/auth/token)")
-    if row.revoked_at is not None:
+    revoked_at, expires_at, username, printed_name, disabled, org_name, _ = rows[0]
+    if revoked_at is not None:
         raise Unauthenticated("the bearer token was revoked (logout): log in again")
-    if row.expires_at <= at:
+    if expires_at <= at:
         raise Unauthenticated("the bearer token has expired: log in again")
-    user = session.get(User, row.user_id)
-    org = session.get(Organisation, row.organisation_id)
-    if user is None or user.disabled or org is None:
+    if disabled:
         raise Unauthenticated("the account is disabled")
-    return actor_for(session, user, org.name, row.token_sha256, "token")
+    roles = frozenset(role for *_, role in rows if role is not None)
+    if not roles:
+        raise Unauthenticated(f"user '{username}' holds no role at organisation '{org_name}'")
+    return Actor(username, roles, org_name, printed_name, digest, "token")
 
 
 def revoke_token(session: Session, at: datetime, actor: Actor) -> None:

@@ -17,7 +17,6 @@ by the one scheduler holding the duties lock at that moment.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,11 +35,6 @@ BATCH = 100
 MAX_BATCHES_PER_PASS = 100
 #: The once-per-pass duties' PostgreSQL advisory lock, in the key space of the instances' and streams' locks.
 DUTIES_LOCK = "oospath scheduler duties"
-
-
-def messaging_embedded() -> bool:
-    """Whether relay and workers run in this process (``OOSPATH_EMBEDDED_MESSAGING``, default true)."""
-    return os.environ.get("OOSPATH_EMBEDDED_MESSAGING", "true").lower() not in ("false", "0", "no")
 
 
 @dataclass(frozen=True)
