@@ -5,7 +5,9 @@ N=10 and N=50. The bench creates its users, deploys the BPMN as a process design
 QA (change control, OOS-24), then one client with a real bearer token drives each instance: POST start,
 GET the task list, POST complete. Raw SpiffWorkflow runs the same BPMN in this process, serializing the
 workflow to JSON after each phase (start, completion) and deserializing it before the completion.
-Blocks of the four runs are interleaved so that a change of the machine's load hits all of them.
+The transport floor is three authenticated requests that do nothing (``GET /api/v1/auth/me``) through the same
+server: ``ratio_ceiling_n10``/``_n50`` is the ratio raw + JSON would reach if it also paid that floor.
+Blocks of the five runs are interleaved so that a change of the machine's load hits all of them.
 """
 
 from __future__ import annotations
@@ -167,6 +169,12 @@ def http_instance(qa: Client, n: int) -> None:
     qa.post(f"/api/v1/tasks/{task['id']}/complete", {"data": {"approved": True}})
 
 
+def floor_instance(qa: Client) -> None:
+    """The transport floor of one instance: three authenticated requests that do no work (who am I)."""
+    for _ in range(3):
+        qa.get("/api/v1/auth/me")
+
+
 def wait_until_serving(base: str, server: subprocess.Popen[bytes]) -> None:
     for _ in range(600):
         if server.poll() is not None:
@@ -202,6 +210,7 @@ def measure(base: str, db: Path, args: argparse.Namespace) -> dict[str, float]:
         raw = RawEngine(n)
         runs[f"n{n}"] = lambda n=n: http_instance(qa, n)  # type: ignore[misc]
         runs[f"raw_json_n{n}"] = raw.instance
+    runs["floor"] = lambda: floor_instance(qa)
     for run in runs.values():
         timed(run, args.warmup)
     before = db_bytes(db)
@@ -216,6 +225,11 @@ def measure(base: str, db: Path, args: argparse.Namespace) -> dict[str, float]:
     figures["ratio_n10"] = round(figures["n10_inst_s"] / figures["raw_json_n10_inst_s"], 3)
     figures["ratio_n50"] = round(figures["n50_inst_s"] / figures["raw_json_n50_inst_s"], 3)
     figures["db_bytes_per_instance_n10"] = round(bytes_per_instance)
+    # What the HTTP transport and authentication alone allow: raw + JSON plus three requests that do nothing.
+    floor_s = 1 / figures["floor_inst_s"]
+    for n in (10, 50):
+        raw_s = 1 / figures[f"raw_json_n{n}_inst_s"]
+        figures[f"ratio_ceiling_n{n}"] = round(raw_s / (raw_s + floor_s), 3)
     figures["instances_each"] = block * args.rounds
     return figures
 
@@ -249,4 +263,7 @@ def main(argv: list[str]) -> None:
               f" raw SpiffWorkflow + JSON {figures[f'raw_json_n{size}_inst_s']:7.1f} inst/s;"
               f" ratio {figures[f'ratio_n{size}']:.3f}")
     print(f"  database growth per instance (N=10): {figures['db_bytes_per_instance_n10'] / 1024:.1f} KiB")
+    print(f"  transport floor: three authenticated requests doing nothing {1000 / figures['floor_inst_s']:.2f} ms;"
+          f" raw + JSON + that floor would give ratios {figures['ratio_ceiling_n10']:.3f} (N=10),"
+          f" {figures['ratio_ceiling_n50']:.3f} (N=50)")
     print(json.dumps(figures))
