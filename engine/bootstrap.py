@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.bpmn.safe_expressions import safe_script_engine
 from engine.bpmn.serializer import InstanceSerializer
-from engine.clock import Clock, clock_from_env
+from engine.clock import Clock, configured_clock
 from engine.services.agreements import put_in_force_on_completion
 from engine.services.cases import close_case_on_completion
 from engine.services.runtime import Runtime
@@ -35,7 +35,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, migr
     settings = settings or Settings()
     if settings.database_url.startswith("sqlite:///"):
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-    clock = clock or clock_from_env()
+    clock = clock or configured_clock(settings)
     db = make_engine(settings.database_url)
     if migrate:
         upgrade(db)

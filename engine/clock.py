@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from engine.settings import Settings
+
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
@@ -59,6 +61,6 @@ class FileClock:
         return moment
 
 
-def clock_from_env() -> Clock:
-    path = os.environ.get("OOSPATH_CLOCK_FILE")
-    return FileClock(Path(path)) if path else SystemClock()
+def configured_clock(settings: Settings) -> Clock:
+    """The shared simulated clock of ``settings.clock_file`` (OOSPATH_CLOCK_FILE) if set, else wall-clock time."""
+    return FileClock(settings.clock_file) if settings.clock_file else SystemClock()

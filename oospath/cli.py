@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -114,8 +113,8 @@ def _run_over_rabbitmq(app: Any, settings: Settings, clock: Any, var_dir: Path, 
     from workers.transport.rabbitmq import RabbitMqTransport
     from workers.transport.topology import Topology
 
-    namespace = os.environ.get("OOSPATH_AMQP_NAMESPACE", "oospath-demo")
-    transport = RabbitMqTransport(topology=Topology(namespace))
+    namespace = settings.amqp_namespace or "oospath-demo"
+    transport = RabbitMqTransport(topology=Topology(namespace), settings=settings)
     transport.declare()
     transport.purge()
     transport.close()
@@ -143,7 +142,8 @@ def worker(kind: str) -> None:
 
     app = bootstrap(migrate=False)
     configure_logging(app.settings)
-    transport = RabbitMqTransport(on_dead_letter=incident_recorder(app), on_retry=retry_counter(app))
+    transport = RabbitMqTransport(on_dead_letter=incident_recorder(app), on_retry=retry_counter(app),
+                                  settings=app.settings)
     transport.consume(kind, consumers(app, transport)[kind])
 
 
@@ -158,7 +158,7 @@ def relay(interval: float) -> None:
 
     app = bootstrap(migrate=False)
     configure_logging(app.settings)
-    run_relay(app, RabbitMqTransport(), interval)
+    run_relay(app, RabbitMqTransport(settings=app.settings), interval)
 
 
 @main.command()

@@ -13,7 +13,6 @@ process at a time, so the per-process embedded messaging is never pumped by two 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from flask import Flask
@@ -62,7 +61,7 @@ def server_options(container: Oospath, host: str, port: int, workers: int, timeo
         "graceful_timeout": 30, "preload_app": True, "post_fork": fresh_connections,
         "accesslog": None, "logger_class": ServerLog, "proc_name": "oospath-api",
     }
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # a finished worker's live gauges leave /metrics's sums
+    if container.settings.prometheus_multiproc_dir:  # a finished worker's live gauges leave /metrics's sums
         from prometheus_client import multiprocess
 
         options["child_exit"] = lambda _server, worker: multiprocess.mark_process_dead(worker.pid)

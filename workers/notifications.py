@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -21,6 +19,7 @@ from sqlalchemy.orm import Session
 from engine.bootstrap import Oospath
 from engine.domain.authorities import national_requirement
 from engine.services.evidence import Delivery, delivery_for_task, record_delivery, records_of_case
+from engine.settings import Settings
 from engine.store.record_store import read_content
 from workers.base import Worker
 from workers.channels import Channel, channel_from_settings
@@ -55,9 +54,10 @@ DEADLINES = {
 }
 
 
-def party_directory() -> dict[str, dict[str, str]]:
-    path = os.environ.get("OOSPATH_PARTY_DIRECTORY")
-    return json.loads(Path(path).read_text()) if path else DEFAULT_PARTY_DIRECTORY
+def party_directory(settings: Settings) -> dict[str, dict[str, str]]:
+    """The parties' names and addresses: the JSON file ``settings.party_directory``, else the defaults."""
+    path = settings.party_directory
+    return json.loads(path.read_text()) if path else DEFAULT_PARTY_DIRECTORY
 
 
 # Requirements whose notification is due at the time the diagram computed (process variable).
@@ -127,7 +127,7 @@ class NotificationWorker(Worker):
         super().__init__(app, transport)
         assert app.settings.mail_outbox is not None
         self.channel = channel or channel_from_settings(app.settings.smtp_url, app.settings.mail_outbox)
-        self.directory = party_directory()
+        self.directory = party_directory(app.settings)
 
     def perform(self, session: Session, work: dict[str, Any]) -> dict[str, Any]:
         now = self.app.clock.now()

@@ -85,7 +85,7 @@ def case_detail(session: Any, case_id: str) -> dict[str, Any]:
         "open_tasks": [task_view(t) for t in tasks.list_tasks(session, case_id=case.id)],
         "waiting_for_workers": [task_view(t) for t in tasks.list_tasks(session, case_id=case.id,
                                                                         state="waiting", kind="service")],
-        "deadlines": deadlines.case_deadlines(session, case, container().clock.now()),
+        "deadlines": deadlines.case_deadlines(session, case, container().settings, container().clock.now()),
         "timers": [timer_view(t) for t in instances.timers_of(session, instance.id)],
         "notifications": [
             {"party": n.party, "recipient": n.recipient, "subject": n.subject, "requirement": n.requirement,

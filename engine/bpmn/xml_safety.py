@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import codecs
 import json
-import os
 import re
 from pathlib import PurePath
 
 from lxml import etree
 
 from engine.bpmn.errors import BpmnLoadError, BpmnProblem
+from engine.settings import Settings
 
-DEFAULT_MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_FILE_BYTES_ENV = "OOSPATH_MAX_BPMN_BYTES"
 DOCTYPE_REFUSAL = "a DOCTYPE is not allowed (DTDs and entities are refused): remove the <!DOCTYPE ...> line"
 
@@ -35,9 +34,8 @@ _BYTE_ORDER_MARKS = (
 
 
 def max_file_bytes() -> int:
-    """The size limit per file: ``OOSPATH_MAX_BPMN_BYTES`` if it is a positive integer."""
-    value = os.environ.get(MAX_FILE_BYTES_ENV, "")
-    return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_MAX_FILE_BYTES
+    """The size limit per file: ``Settings.max_bpmn_bytes`` (``OOSPATH_MAX_BPMN_BYTES``) as configured now."""
+    return Settings().max_bpmn_bytes
 
 
 def parse_xml(filename: str, content: bytes) -> etree._ElementTree:

@@ -7,7 +7,7 @@ A late notification is shown as late, never hidden.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from engine.domain import pathway_elements as pe
 from engine.services import evidence, instances
+from engine.settings import Settings
 from engine.store.models import CaseRow
 
 
@@ -30,23 +31,18 @@ class DeadlineRule:
 
 @dataclass(frozen=True)
 class PromptDuty:
-    """A duty to inform "immediately"/"promptly" from the case's opening, in configurable hours."""
+    """A duty to inform "immediately"/"promptly" from the case's opening, in hours configured in ``Settings``."""
 
     name: str
     requirement: str
     party: str
-    hours_variable: str
-    default_hours: float
-
-    @property
-    def hours(self) -> float:
-        return float(os.environ.get(self.hours_variable, self.default_hours))
+    hours: Callable[[Settings], float]
 
 
 PROMPT_DUTIES = (
     PromptDuty("Treating physician informed of the OOS", "OOS-04", "treating_physician",
-               "OOSPATH_PHYSICIAN_NOTICE_HOURS", 24),
-    PromptDuty("Sponsor informed promptly", "OOS-11", "sponsor", "OOSPATH_SPONSOR_NOTICE_HOURS", 24),
+               lambda settings: settings.physician_notice_hours),
+    PromptDuty("Sponsor informed promptly", "OOS-11", "sponsor", lambda settings: settings.sponsor_notice_hours),
 )
 
 DEADLINES = (
@@ -57,12 +53,12 @@ DEADLINES = (
 )
 
 
-def _prompt_duties(case: CaseRow, delivered: list[Any]) -> list[dict[str, Any]]:
+def _prompt_duties(case: CaseRow, delivered: list[Any], settings: Settings) -> list[dict[str, Any]]:
     shown = []
     for duty in PROMPT_DUTIES:
         if duty.party == "sponsor" and case.product_kind != "investigational":
             continue
-        due = case.opened_at + timedelta(hours=duty.hours)
+        due = case.opened_at + timedelta(hours=duty.hours(settings))
         met = next((n for n in delivered if n.party == duty.party and n.requirement == duty.requirement), None)
         late_by = (met.delivered_at - due).total_seconds() / 3600 if met else None
         shown.append({"name": duty.name, "requirement": duty.requirement, "party": duty.party,
@@ -73,12 +69,14 @@ def _prompt_duties(case: CaseRow, delivered: list[Any]) -> list[dict[str, Any]]:
     return shown
 
 
-def case_deadlines(session: Session, case: CaseRow, now: datetime | None = None) -> list[dict[str, Any]]:
-    """The case's deadlines; with ``now`` (oospath's clock), one already past shows overdue at once, before the
-    scheduler's next pass has fired its timer (e.g. a supply recorded after its 48 h had run out)."""
+def case_deadlines(session: Session, case: CaseRow, settings: Settings,
+                   now: datetime | None = None) -> list[dict[str, Any]]:
+    """The case's deadlines, the prompt duties' hours from ``settings``; with ``now`` (oospath's clock), one already
+    past shows overdue at once, before the scheduler's next pass has fired its timer (e.g. a supply recorded after
+    its 48 h had run out)."""
     timers = {t.element_id: t for t in instances.timers_of(session, case.instance_id)}
     delivered = evidence.notifications_of_case(session, case.id)
-    shown = _prompt_duties(case, delivered)
+    shown = _prompt_duties(case, delivered, settings)
     for rule in DEADLINES:
         due = timers.get(rule.due_timer)
         met = next((n for n in delivered if n.party == rule.party and n.requirement == rule.requirement), None)

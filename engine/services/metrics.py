@@ -13,7 +13,6 @@ application (or, in prometheus_client's multiprocess mode, the figures of every 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +27,7 @@ from engine.services.deadlines import DEADLINES
 from engine.services.identity import ROLES
 from engine.services.incidents import EXPRESSION_QUEUE
 from engine.services.instruments import QUEUES
+from engine.settings import Settings
 from engine.store.models import CaseRow, Incident, OutboxMessage, TaskRow, Timer
 
 log = logging.getLogger(__name__)
@@ -167,8 +167,9 @@ class PathwayFigures(Collector):
                                     TaskRow.kind == "service", TaskRow.state == "waiting")) or 0)
 
 
-def multiprocess_mode() -> bool:
-    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+def multiprocess_mode(settings: Settings) -> bool:
+    """prometheus_client's multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` is set."""
+    return settings.prometheus_multiproc_dir is not None
 
 
 def scrape_registry(container: Any) -> CollectorRegistry:
@@ -176,7 +177,7 @@ def scrape_registry(container: Any) -> CollectorRegistry:
     mode, ``PROMETHEUS_MULTIPROC_DIR`` set) of every process writing to that directory."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(PathwayFigures(container))
-    if multiprocess_mode():
+    if multiprocess_mode(container.settings):
         from prometheus_client import multiprocess
 
         multiprocess.MultiProcessCollector(registry)

@@ -60,7 +60,7 @@ def sa_deadline(app: Oospath, case_id: str) -> dict[str, Any]:
     """The Supervisory Authority deadline as the case view shows it."""
     with app.uow() as uow:
         case = cases.get_case(uow.session, case_id)
-        shown = deadlines.case_deadlines(uow.session, case, app.clock.now())
+        shown = deadlines.case_deadlines(uow.session, case, app.settings, app.clock.now())
     return next(d for d in shown if d["requirement"] == "OOS-13")
 
 

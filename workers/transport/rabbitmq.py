@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPChannelError, AMQPConnectionError, ChannelClosed, ConnectionClosed
 from pika.spec import Basic, BasicProperties
 
+from engine.settings import Settings
 from workers.transport.base import (
     DeadLetter,
     DeadLetterHandler,
@@ -43,19 +43,12 @@ from workers.transport.topology import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 RECOVERABLE = (AMQPConnectionError, ConnectionClosed, ChannelClosed, AMQPChannelError, OSError)
 
 
 def amqp_url() -> str:
-    return os.environ.get("OOSPATH_AMQP_URL", DEFAULT_URL)
-
-
-def queue_type_from_env() -> str:
-    kind = os.environ.get("OOSPATH_AMQP_QUEUE_TYPE", "classic")
-    if kind not in ("classic", "quorum"):
-        raise ValueError(f"OOSPATH_AMQP_QUEUE_TYPE must be classic or quorum, not {kind!r}")
-    return kind
+    """The broker's URL, ``Settings.amqp_url`` (OOSPATH_AMQP_URL) as configured now."""
+    return Settings().amqp_url
 
 
 def properties(message: Message) -> BasicProperties:
@@ -212,16 +205,19 @@ def declare_topology(channel: BlockingChannel, topology: Topology, queue_type: s
 
 
 class RabbitMqTransport:
+    """What is not given is configured by ``settings`` (the container's), or without them by ``Settings()``."""
+
     def __init__(
         self, url: str | None = None, *, retry: RetryPolicy | None = None, prefetch: int | None = None,
         on_dead_letter: DeadLetterHandler | None = None, topology: Topology | None = None,
-        queue_type: str | None = None, on_retry: RetryHandler | None = None,
+        queue_type: str | None = None, on_retry: RetryHandler | None = None, settings: Settings | None = None,
     ) -> None:
-        self.url = url or amqp_url()
-        self.topology = topology or Topology.from_env()
-        self.queue_type = queue_type or queue_type_from_env()
-        self.retry = retry or RetryPolicy.from_env()
-        self.prefetch = prefetch or int(os.environ.get("OOSPATH_AMQP_PREFETCH", "20"))
+        settings = settings or Settings()
+        self.url = url or settings.amqp_url
+        self.topology = topology or Topology.configured(settings)
+        self.queue_type = queue_type or settings.amqp_queue_type
+        self.retry = retry or RetryPolicy.configured(settings)
+        self.prefetch = prefetch or settings.amqp_prefetch
         self.on_dead_letter = on_dead_letter
         self.on_retry = on_retry
         self.publisher = BatchPublisher(self.url, self.topology.exchange)

@@ -12,9 +12,11 @@ can share one broker.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
+from engine.settings import Settings
+
+DEFAULT_NAMESPACE = "oospath"
 ATTEMPTS_HEADER = "x-oospath-attempts"
 ERROR_HEADER = "x-oospath-error"
 QUEUE_HEADER = "x-oospath-queue"
@@ -32,7 +34,7 @@ KINDS = tuple(BINDINGS)
 
 @dataclass(frozen=True)
 class Topology:
-    namespace: str = "oospath"
+    namespace: str = DEFAULT_NAMESPACE
 
     @property
     def exchange(self) -> str:
@@ -55,21 +57,21 @@ class Topology:
         return f"{self.namespace}.{prefix}{kind}"
 
     @classmethod
-    def from_env(cls) -> Topology:
-        return cls(os.environ.get("OOSPATH_AMQP_NAMESPACE", "oospath"))
+    def configured(cls, settings: Settings) -> Topology:
+        """In the namespace of ``settings.amqp_namespace`` (OOSPATH_AMQP_NAMESPACE), by default ``oospath``."""
+        return cls(settings.amqp_namespace or DEFAULT_NAMESPACE)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded retries with a delay, then dead-lettering (configurable by environment)."""
+    """Bounded retries with a delay, then dead-lettering (OOSPATH_MAX_ATTEMPTS, OOSPATH_RETRY_DELAY_MS)."""
 
     max_attempts: int = 5
     delay_ms: int = 2000
 
     @classmethod
-    def from_env(cls) -> RetryPolicy:
-        return cls(int(os.environ.get("OOSPATH_MAX_ATTEMPTS", "5")),
-                   int(os.environ.get("OOSPATH_RETRY_DELAY_MS", "2000")))
+    def configured(cls, settings: Settings) -> RetryPolicy:
+        return cls(settings.max_attempts, settings.retry_delay_ms)
 
 
 def must_be_routed(routing_key: str) -> bool:
