@@ -39,7 +39,7 @@ def _signer(session: Any, username: str, org: str | None) -> Any:
 
 
 def _refused(exc: Exception) -> None:
-    from engine.services.batch_import import ImportRefused
+    from engine.services.batch_file import ImportRefused
 
     click.secho(f"refused: {getattr(exc, 'detail', exc)}", fg="red", err=True)
     if isinstance(exc, ImportRefused):

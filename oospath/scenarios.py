@@ -60,41 +60,10 @@ def form_data(element_id: str, scenario: str, now: datetime, process_data: dict[
               ) -> dict[str, Any]:
     """The data the scripted actor submits for one user task, having read the task's process data
     (the physician attests the SHA-256 of the risk evaluation shown to them, OOS-06)."""
-    decline = scenario == "declined"
     seen = (process_data or {}).get("risk_evaluation_sha256", "not shown")
     forms: dict[str, dict[str, Any]] = {
-        "investigate_oos": {
-            "phase1_laboratory_summary": "No laboratory error: re-test of the retained sample confirmed the "
-                                         "result; method system suitability met.",
-            "phase2_manufacturing_summary": "Apheresis material arrived after 31 h transport (limit 24 h).",
-            "root_cause": "Prolonged transport of the starting material reduced cell fitness.",
-            "product_quality_impact": "Lower viable fraction; CAR+ viable T-cell dose still within range.",
-            "capa_required": True,
-        },
-        "evaluate_risks": {
-            "hazards": [
-                {"description": "Non-viable cells and debris infused", "severity": 3, "probability": 2,
-                 "detectability": 2},
-                {"description": "Reduced in-vivo expansion", "severity": 3, "probability": 3},
-            ],
-            "severity": 3, "probability": 3,
-            "uncertainty": "Limited clinical data below 80 % viability; published series suggest comparable "
-                           "response rates above 70 %.",
-            "risk_controls": "Dose calculated on viable CAR+ cells; enhanced monitoring for infusion reactions.",
-            "residual_risk": "Acceptable given the immediate hazard to the patient without treatment.",
-            "rationale": "Benefit of treatment outweighs the residual risk for this patient.",
-            "approved_by": "Head of QA",
-        },
-        "physician_decision": {
-            "request_batch": not decline,
-            "attest_immediate_significant_hazard": not decline,
-            "attest_no_suitable_alternative": not decline,
-            "patient_condition_considerations": "Relapsed DLBCL after two lines; rapidly progressive disease."
-            if not decline else "Patient stable on bridging therapy; a re-manufactured batch can be awaited.",
-            "risk_evaluation_version_seen": seen,
-            **({"decline_reason": "A suitable alternative exists: re-manufacture from backup apheresis."}
-               if decline else {}),
-        },
+        **investigation_forms(),
+        "physician_decision": physician_decision(scenario == "declined", seen),
         "record_batch_disposition": {"disposition": "destroyed",
                                      "disposition_notes": "Destroyed under QA supervision; record DR-0412."},
         "verify_batch_verifications": {"batch_verifications_performed": True,
@@ -123,6 +92,49 @@ def form_data(element_id: str, scenario: str, now: datetime, process_data: dict[
                                      "closure_summary": "All records captured; CAPA-2026-031 opened."},
     }
     return forms[element_id]
+
+
+def investigation_forms() -> dict[str, dict[str, Any]]:
+    """What QA enters for the manufacturer's OOS investigation and its ICH Q9 risk evaluation (OOS-05)."""
+    return {
+        "investigate_oos": {
+            "phase1_laboratory_summary": "No laboratory error: re-test of the retained sample confirmed the "
+                                         "result; method system suitability met.",
+            "phase2_manufacturing_summary": "Apheresis material arrived after 31 h transport (limit 24 h).",
+            "root_cause": "Prolonged transport of the starting material reduced cell fitness.",
+            "product_quality_impact": "Lower viable fraction; CAR+ viable T-cell dose still within range.",
+            "capa_required": True,
+        },
+        "evaluate_risks": {
+            "hazards": [
+                {"description": "Non-viable cells and debris infused", "severity": 3, "probability": 2,
+                 "detectability": 2},
+                {"description": "Reduced in-vivo expansion", "severity": 3, "probability": 3},
+            ],
+            "severity": 3, "probability": 3,
+            "uncertainty": "Limited clinical data below 80 % viability; published series suggest comparable "
+                           "response rates above 70 %.",
+            "risk_controls": "Dose calculated on viable CAR+ cells; enhanced monitoring for infusion reactions.",
+            "residual_risk": "Acceptable given the immediate hazard to the patient without treatment.",
+            "rationale": "Benefit of treatment outweighs the residual risk for this patient.",
+            "approved_by": "Head of QA",
+        },
+    }
+
+
+def physician_decision(decline: bool, seen: str) -> dict[str, Any]:
+    """The treating physician's request for the batch, or its refusal in the declined scenario, naming the
+    SHA-256 of the risk evaluation version ``seen`` (OOS-03, OOS-06)."""
+    return {
+        "request_batch": not decline,
+        "attest_immediate_significant_hazard": not decline,
+        "attest_no_suitable_alternative": not decline,
+        "patient_condition_considerations": "Relapsed DLBCL after two lines; rapidly progressive disease."
+        if not decline else "Patient stable on bridging therapy; a re-manufactured batch can be awaited.",
+        "risk_evaluation_version_seen": seen,
+        **({"decline_reason": "A suitable alternative exists: re-manufacture from backup apheresis."}
+           if decline else {}),
+    }
 
 
 @dataclass(frozen=True)

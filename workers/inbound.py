@@ -21,7 +21,7 @@ from engine.services import audit, cases, catalog
 from engine.services.audit import AuditEvent
 from engine.services.errors import RuleViolation
 from engine.services.identity import Actor
-from engine.store.models import InboundEvent
+from engine.store.evidence_models import InboundEvent
 from workers.transport.base import Message, RejectMessage
 
 CONTRACTS = Path(__file__).with_name("contracts")

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.bootstrap import Oospath
 from engine.services.evidence import record_capture, record_for_work_message
-from engine.store.models import RecordRow
+from engine.store.evidence_models import RecordRow
 from engine.store.record_store import read_content, store_content
 from workers import patient_information
 from workers.base import Worker

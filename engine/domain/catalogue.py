@@ -20,14 +20,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from engine.domain.specifications import (
-    AttributeLimit,
-    BatchRecord,
-    Product,
-    ProductKind,
-    Specification,
-    TestResult,
-)
+from engine.domain.specification_limits import AttributeLimit
+from engine.domain.specifications import BatchRecord, Product, ProductKind, Specification, TestResult
 
 # Product codes.
 CART19_AUTH = "CART19-AUTH"

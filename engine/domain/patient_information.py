@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
-from engine.domain.authorities import NationalRequirement, national_requirement
+from engine.domain.authorities import national_requirement
+from engine.domain.national_requirements import NationalRequirement
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "processes" / "patient_information"
 FALLBACK_LANGUAGE = "en"
@@ -320,7 +321,7 @@ def render_patient_information(
     """The patient information for a treating site's country, checked before it is returned (OOS-18).
 
     ``country`` must be in the NCA register (unknown codes raise
-    :class:`~engine.domain.authorities.UnknownCountryError`). ``language`` is the site's
+    :class:`~engine.domain.national_requirements.UnknownCountryError`). ``language`` is the site's
     explicit choice and must have a template; otherwise the register override or
     :data:`COUNTRY_LANGUAGE` decides, falling back to English with ``fallback=True``.
     A rendered text containing a responsibility-shifting sentence is refused.

@@ -39,7 +39,8 @@ import numpy as np
 
 from engine.domain.batch_outcomes import BatchOutcome, OosCategory, Period, six_monthly_periods
 from engine.domain.review_thresholds import Thresholds
-from engine.domain.specifications import AttributeLimit, Specification
+from engine.domain.specification_limits import AttributeLimit
+from engine.domain.specifications import Specification
 from engine.domain.trends import analyse_trends, review_signals
 
 #: Signals of a statistical test, which a stable product raises only by chance.

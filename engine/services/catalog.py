@@ -16,14 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
+from engine.domain.specification_limits import AttributeLimit, SpecificationError
 from engine.domain.specifications import (
-    AttributeLimit,
     BatchRecord,
     OosFinding,
     Product,
     ProductKind,
     Specification,
-    SpecificationError,
     TestResult,
     detect_oos,
     specification_in_force,

@@ -36,10 +36,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
-from engine.domain.specifications import AttributeLimit, Product, ProductKind, Specification, SpecificationError
+from engine.domain.specification_limits import AttributeLimit, SpecificationError
+from engine.domain.specifications import Product, ProductKind, Specification
 from engine.services import audit, catalog
 from engine.services.audit import AuditEvent
-from engine.services.batch_import import MAX_REPORTED_ERRORS, ImportRefused, RowError
+from engine.services.batch_file import MAX_REPORTED_ERRORS, ImportRefused, RowError
 from engine.services.errors import InvalidData
 from engine.services.identity import Actor
 from engine.store.models import ProductRow, SpecificationRow

@@ -15,7 +15,8 @@ from engine.services import audit
 from engine.services.audit import AuditEvent
 from engine.services.errors import InvalidData, NotFound
 from engine.services.identity import Actor
-from engine.store.models import CaseRow, InboundEvent, NotificationRow, RecordRow
+from engine.store.evidence_models import InboundEvent, NotificationRow, RecordRow
+from engine.store.models import CaseRow
 from engine.store.record_store import store_content
 from engine.store.review_models import PeriodicReportRow
 

@@ -6,7 +6,7 @@ Many LIMS export release results as one row per batch and tested attribute::
     TIL-25-0001,TIL-MEL-IMP,2025-03-02T09:30:00Z,released,...,viability,82.5,%
     TIL-25-0001,TIL-MEL-IMP,2025-03-02T09:30:00Z,released,...,sterility,no growth,
 
-with the batch columns (those of the wide format, see :mod:`engine.services.batch_import`)
+with the batch columns (those of the wide format, see :mod:`engine.services.batch_rows`)
 repeated on every row. A file is in long format when its header (CSV) or its items (JSON)
 have ``attribute`` and ``value`` and no ``results``. The rows of one batch need not be
 adjacent. Each batch becomes one record with a ``results`` list, so the same checks as for
@@ -26,7 +26,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.services.batch_import import KNOWN_COLUMNS, RowError
+from engine.services.batch_file import RowError
+from engine.services.batch_rows import KNOWN_COLUMNS
 
 RESULT_COLUMNS = ("attribute", "value", "text", "unit")
 LINES = "__lines__"

@@ -22,7 +22,8 @@ from engine.domain import pathway_elements as pe
 from engine.services import agreements, plausible_times
 from engine.services.errors import InvalidData, RuleViolation
 from engine.services.identity import Actor
-from engine.store.models import Administration, CaseRow, NcaAnswer, RecordRow, RiskEvaluation, TaskRow
+from engine.store.evidence_models import RecordRow
+from engine.store.models import Administration, CaseRow, NcaAnswer, RiskEvaluation, TaskRow
 
 CAPTURED_REQUEST = "capture_physician_request_record_result"  # the records worker's result (resultVariable)
 REQUIRED_RECORDS = {

@@ -4,7 +4,8 @@ One table per concept: deployments and process definitions (the spec stored once
 deployment), process instances (state without spec, optimistic version), the task
 projection (so task lists never deserialize a workflow), timers, the outbox, the
 append-only audit trail, and the GMP domain (products, specifications, batches,
-cases, notifications, records).
+cases). The evidence tables (notifications, records, inbound events), the identity
+tables and the periodic review tables have modules of their own, on the same metadata.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from engine.store.types import UtcDateTime
+from engine.store.types import CompressedText, UtcDateTime
 
 
 class Base(DeclarativeBase):
@@ -78,7 +79,7 @@ class ProcessInstance(Base):
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), index=True)
     process_key: Mapped[str] = mapped_column(String(200), index=True)
     status: Mapped[str] = mapped_column(String(20), index=True)
-    state: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(CompressedText)  # JSON, stored zlib-compressed (0011)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     started_at: Mapped[datetime]
     started_by: Mapped[str] = mapped_column(String(200))
@@ -266,41 +267,6 @@ class CaseReferenceCounter(Base):
     last_number: Mapped[int] = mapped_column(Integer)
 
 
-class NotificationRow(Base):
-    """Delivery evidence of one notification (OOS-13 proof of when a party was told)."""
-
-    __tablename__ = "notifications"
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    case_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    task_id: Mapped[str] = mapped_column(String(36), index=True)
-    party: Mapped[str] = mapped_column(String(100))
-    recipient: Mapped[str] = mapped_column(String(300))
-    subject: Mapped[str] = mapped_column(String(300))
-    requirement: Mapped[str | None] = mapped_column(String(20))
-    channel: Mapped[str] = mapped_column(String(20))
-    message_id: Mapped[str] = mapped_column(String(300))
-    payload_sha256: Mapped[str] = mapped_column(String(64))
-    delivered_at: Mapped[datetime]
-    due_at: Mapped[datetime | None]
-    late: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class RecordRow(Base):
-    """A captured GMP record: content-addressed, never overwritten or deleted (OOS-17)."""
-
-    __tablename__ = "records"
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    case_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    batch_id: Mapped[str | None] = mapped_column(String(100))
-    record_type: Mapped[str] = mapped_column(String(100))
-    sha256: Mapped[str] = mapped_column(String(64))
-    media_type: Mapped[str] = mapped_column(String(100))
-    size: Mapped[int]
-    captured_by: Mapped[str] = mapped_column(String(200))
-    captured_at: Mapped[datetime]
-    meta: Mapped[dict[str, Any]]
-
-
 class Incident(Base):
     """A message that could not be processed after its retries: dead-lettered and visible on the case."""
 
@@ -319,18 +285,6 @@ class Incident(Base):
     created_at: Mapped[datetime]
     retried_at: Mapped[datetime | None]
     retried_by: Mapped[str | None] = mapped_column(String(200))
-
-
-class InboundEvent(Base):
-    """An applied inbound integration event (LIMS result, authority acknowledgement, PV reference)."""
-
-    __tablename__ = "inbound_events"
-    message_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    event_type: Mapped[str] = mapped_column(String(100))
-    case_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    batch_id: Mapped[str | None] = mapped_column(String(100))
-    payload: Mapped[dict[str, Any]]
-    received_at: Mapped[datetime]
 
 
 class NcaAnswer(Base):
@@ -396,6 +350,5 @@ class Administration(Base):
     recorded_by: Mapped[str] = mapped_column(String(200))
 
 
-
-# The identity and periodic review tables share Base.metadata (their own modules keep this one short).
-from engine.store import identity_models, review_models  # noqa: E402, F401
+# The evidence, identity and periodic review tables share Base.metadata (their own modules keep this one short).
+from engine.store import evidence_models, identity_models, review_models  # noqa: E402, F401

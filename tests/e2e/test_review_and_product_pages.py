@@ -20,7 +20,8 @@ from api import create_app
 from engine.bootstrap import Oospath
 from engine.clock import FrozenClock
 from engine.domain import catalogue as cat
-from engine.domain.specifications import AttributeLimit, Specification
+from engine.domain.specification_limits import AttributeLimit
+from engine.domain.specifications import Specification
 from engine.domain.trends import Period
 from engine.services import catalog, instances, periodic_review, tasks
 from engine.services.identity import Actor

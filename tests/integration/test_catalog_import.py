@@ -23,8 +23,8 @@ from engine.bootstrap import Oospath, bootstrap
 from engine.clock import FrozenClock
 from engine.domain import catalogue as cat
 from engine.domain.specifications import BatchRecord, TestResult
-from engine.services import accounts, batch_import, catalog, catalog_approval, catalog_import
-from engine.services.batch_import import ImportRefused
+from engine.services import accounts, batch_file, batch_import, batch_rows, catalog, catalog_approval, catalog_import
+from engine.services.batch_file import ImportRefused
 from engine.services.errors import Forbidden, InvalidData
 from engine.services.identity import SYSTEM, Actor
 from engine.services.lims_long_format import LongFormat, is_long_format
@@ -235,8 +235,8 @@ def seed_cart19(app: Oospath) -> None:
 def long_from_wide(wide: bytes) -> bytes:
     """The same export with one row per batch and attribute, the batch columns repeated."""
     rows = list(csv.DictReader(io.StringIO(wide.decode())))
-    batch_columns = [c for c in rows[0] if c in batch_import.KNOWN_COLUMNS]
-    attributes = [c for c in rows[0] if c not in batch_import.KNOWN_COLUMNS]
+    batch_columns = [c for c in rows[0] if c in batch_rows.KNOWN_COLUMNS]
+    attributes = [c for c in rows[0] if c not in batch_rows.KNOWN_COLUMNS]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([*batch_columns, "attribute", "value", "unit"])
@@ -246,10 +246,10 @@ def long_from_wide(wide: bytes) -> bytes:
     return buffer.getvalue().encode()
 
 
-def parsed(app: Oospath, content: bytes) -> list[batch_import.ParsedBatch]:
+def parsed(app: Oospath, content: bytes) -> list[batch_rows.ParsedBatch]:
     """The batches a CSV export holds, as the import checks them (nothing written)."""
     text = content.decode()
-    records = batch_import.records_of(text, "csv")
+    records = batch_file.records_of(text, "csv")
     with app.uow() as uow:
         batches, errors, _ = batch_import.parse(
             uow.session, LongFormat().batch_records(records) if is_long_format(text, "csv") else records)

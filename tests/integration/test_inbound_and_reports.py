@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from engine.bootstrap import Oospath
 from engine.services import cases, catalog
-from engine.store.models import AuditEntry, CaseRow, InboundEvent, RecordRow
+from engine.store.evidence_models import InboundEvent, RecordRow
+from engine.store.models import AuditEntry, CaseRow
 from workers.embedded import EmbeddedMessaging
 from workers.transport.base import Message
 

@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 
 from engine.bootstrap import Oospath
 from engine.services import cases, incidents
-from engine.store.models import Incident, NotificationRow, TaskRow
+from engine.store.evidence_models import NotificationRow
+from engine.store.models import Incident, TaskRow
 from oospath.scenarios import EXCEPTIONAL_USE_REASON, SCENARIOS
 from tests.conftest import AMQP_OFF, AMQP_URL, rabbitmq_transport
 from tests.integration.conftest import QA

@@ -15,7 +15,8 @@ from sqlalchemy import func, select, text
 from engine.bootstrap import Oospath
 from engine.services import cases
 from engine.services.work import apply_work_result
-from engine.store.models import NotificationRow, OutboxMessage, RecordRow
+from engine.store.evidence_models import NotificationRow, RecordRow
+from engine.store.models import OutboxMessage
 from engine.store.record_store import store_content
 from oospath.scenarios import EXCEPTIONAL_USE_REASON, SCENARIOS
 from tests.integration.conftest import QA

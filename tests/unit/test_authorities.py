@@ -9,21 +9,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.domain import authorities as nca
+from engine.domain import national_requirements, nca_register
 from engine.domain.authorities import (
-    ClockStart,
-    NationalAnswer,
-    NationalOverlay,
-    RegisterError,
-    UnknownCountryError,
     apply_confirmed_answer,
     national_requirement,
     notification_due,
     resolve_requirement,
 )
+from engine.domain.national_requirements import ClockStart, NationalAnswer, NationalOverlay, UnknownCountryError
+from engine.domain.nca_register import RegisterError
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-RAW = json.loads(nca.REGISTER_PATH.read_text(encoding="utf-8"))
+RAW = json.loads(nca_register.REGISTER_PATH.read_text(encoding="utf-8"))
 
 
 def answer(country: str = "DE", must: bool = True, at: datetime = T0, **extra: object) -> NationalAnswer:
@@ -35,7 +32,7 @@ def answer(country: str = "DE", must: bool = True, at: datetime = T0, **extra: o
 
 def problems_of(data: dict) -> list[str]:
     with pytest.raises(RegisterError) as info:
-        nca.parse_register(data)
+        nca_register.parse_register(data)
     return info.value.problems
 
 
@@ -44,29 +41,29 @@ def problems_of(data: dict) -> list[str]:
 
 def test_register_lists_exactly_the_27_eu_and_3_eea_countries():
     # REQ: OOS-14 every treating-site country of the EU/EEA is in the register
-    register = nca.load_register()
-    assert len(nca.EU_COUNTRIES) == 27
-    assert sorted(nca.EEA_EFTA_COUNTRIES) == ["IS", "LI", "NO"]
-    assert set(register) == nca.REGISTER_COUNTRIES and len(register) == 30
+    register = nca_register.load_register()
+    assert len(national_requirements.EU_COUNTRIES) == 27
+    assert sorted(national_requirements.EEA_EFTA_COUNTRIES) == ["IS", "LI", "NO"]
+    assert set(register) == national_requirements.REGISTER_COUNTRIES and len(register) == 30
 
 
 def test_every_row_has_authority_source_and_date():
     # REQ: OOS-14 each answer carries its source and as-of date
-    for code, row in nca.load_register().items():
+    for code, row in nca_register.load_register().items():
         assert row.country == code and row.name and row.authority, code
         assert row.source and row.as_of is not None, code
 
 
 def test_only_the_czech_and_dutch_overlays_are_confirmed_and_nothing_else_is_guessed():
     # REQ: OOS-14 unconfirmed countries are null with source "not confirmed", never a guessed false
-    register = nca.load_register()
+    register = nca_register.load_register()
     confirmed = {code for code, row in register.items() if row.must_be_informed is not None}
     assert confirmed == {"CZ", "NL"}
     for code, row in register.items():
         if code in confirmed:
-            assert row.must_be_informed is True and row.source != nca.NOT_CONFIRMED and row.overlay
+            assert row.must_be_informed is True and row.source != nca_register.NOT_CONFIRMED and row.overlay
         else:
-            assert row.must_be_informed is None and row.source == nca.NOT_CONFIRMED and row.overlay is None
+            assert row.must_be_informed is None and row.source == nca_register.NOT_CONFIRMED and row.overlay is None
 
 
 def test_czech_overlay_starts_the_48_hour_clock_at_delivery_to_the_site():
@@ -168,7 +165,7 @@ def test_a_broken_file_is_a_register_error(tmp_path):
     path = tmp_path / "nca.json"
     path.write_text("{not json", encoding="utf-8")
     with pytest.raises(RegisterError, match="not valid JSON"):
-        nca.load_register(path)
+        nca_register.load_register(path)
 
 
 def test_a_valid_alternative_register_can_be_passed_in(tmp_path):
@@ -176,7 +173,7 @@ def test_a_valid_alternative_register_can_be_passed_in(tmp_path):
     data["countries"]["DE"].update(must_be_informed=True, source="PEI letter 2026-04-01", as_of="2026-04-01")
     path = tmp_path / "nca.json"
     path.write_text(json.dumps(data), encoding="utf-8")
-    register = nca.load_register(path)
+    register = nca_register.load_register(path)
     assert national_requirement("DE", register).must_be_informed is True
     assert national_requirement("DE").must_be_informed is None  # the packaged register is untouched
 
@@ -263,10 +260,10 @@ def test_clock_start_must_be_timezone_aware():
     ("PT90M", timedelta(minutes=90)),
 ])
 def test_periods_parse(text, expected):
-    assert nca.parse_period(text) == expected
+    assert national_requirements.parse_period(text) == expected
 
 
 @pytest.mark.parametrize("text", ["48h", "P", "PT", "P1M", "PT0H", "P1DT", ""])
 def test_bad_periods_are_refused(text):
     with pytest.raises(ValueError):
-        nca.parse_period(text)
+        national_requirements.parse_period(text)

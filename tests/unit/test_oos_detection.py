@@ -7,15 +7,14 @@ from decimal import Decimal
 
 import pytest
 
+from engine.domain.specification_limits import AttributeLimit, SpecificationError
 from engine.domain.specifications import (
-    AttributeLimit,
     CaseNotEligible,
     OosFinding,
     OosReason,
     Product,
     ProductKind,
     Specification,
-    SpecificationError,
     TestResult,
     check_case_eligibility,
     detect_oos,

@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 
 from engine.domain import patient_information as pi
-from engine.domain.authorities import UnknownCountryError, national_requirement
+from engine.domain.authorities import national_requirement
+from engine.domain.national_requirements import UnknownCountryError
 from engine.domain.patient_information import (
     PatientInformationError,
     flesch_reading_ease,

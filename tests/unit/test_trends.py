@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.domain.specifications import AttributeLimit, Specification
+from engine.domain.specification_limits import AttributeLimit
+from engine.domain.specifications import Specification
 from engine.domain.trends import (
     D2,
     BatchOutcome,
