@@ -9,8 +9,8 @@ tools write that are valid BPMN:
 * a ``<dataStore>`` / ``<dataStoreReference>`` and its data associations are kept in
   the diagram but not executed, with a warning.
 
-A cycle timer is accepted with a warning too: engine.services.runtime schedules duration
-and date timers by the injected clock, not cycles.
+A cycle timer is accepted with a warning too: oospath schedules duration and date timers
+by the injected clock (engine.bpmn.running_process, for engine.services.runtime), not cycles.
 """
 
 from __future__ import annotations

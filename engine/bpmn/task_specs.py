@@ -5,8 +5,8 @@ record capture, reporting). The engine must never block on it inside a workflow 
 so :class:`WorkerServiceTask` does not call anything: it evaluates its parameters,
 records a *work request* in the task's internal data and leaves the task STARTED.
 The service layer turns each new work request into an outbox row in the same
-transaction as the step; the worker's result later completes the task
-(see ``engine.services.instances``).
+transaction as the step (``engine.services.runtime``); the worker's result later completes the task
+(``engine.services.work``, through ``engine.bpmn.running_process``).
 
 Timers fire by oospath's clock only (:class:`ClockTimeDateEventDefinition`).
 """
@@ -63,8 +63,9 @@ class ClockTimeDateEventDefinition(TimeDateEventDefinition):
 
     SpiffWorkflow's own timer compares its due time with the real clock inside every engine step,
     so a deadline already past (a supply recorded late, a simulated clock) fired before oospath had
-    recorded it. Here the due time is computed by the runtime with the injected clock and recorded
-    in the ``timers`` table; ``has_fired`` only reports the flag ``engine.services.timers`` sets.
+    recorded it. Here the due time is computed with the injected clock (``RunningProcess.timer_due``) and
+    recorded in the ``timers`` table; ``has_fired`` only reports the flag ``RunningProcess.fire_timer`` sets
+    when ``engine.services.timers`` fires it.
     """
 
     def has_fired(self, my_task: Any) -> bool:

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.bpmn import process_state
 from engine.domain import pathway_elements as pe
 from engine.services import audit
 from engine.services.audit import AuditEvent
@@ -49,7 +48,7 @@ def put_in_force_on_completion(session: Session, loaded: LoadedInstance) -> None
     """Completion hook: a ``written_agreement`` instance that ended in force becomes the agreement in force."""
     if loaded.definition.key != PROCESS_KEY or loaded.row.end_event != IN_FORCE_END:
         return
-    data = json_clean(process_state.process_data(loaded.workflow))
+    data = json_clean(loaded.process.process_data())
     now = loaded.row.completed_at
     assert now is not None
     previous = list(session.scalars(select(Agreement).where(

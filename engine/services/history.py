@@ -1,7 +1,8 @@
 """The history of an instance's earlier loop iterations, kept in the audit trail (issue 10, item 3; OOS-24).
 
-Before an instance's state is saved, :func:`archive_earlier_iterations` takes the finished earlier
-iterations of its loops out of the live task tree (:mod:`engine.bpmn.task_tree`), so that a step costs the
+Before an instance's state is saved, :func:`archive_earlier_iterations` has its running process take the
+finished earlier iterations of its loops out of the live task tree
+(:meth:`~engine.bpmn.running_process.RunningProcess.archive_earlier_iterations`), so that a step costs the
 same at the 200th round of a loop as at the 10th, and records each task that left (element, task id, state,
 completion time, data delta) in one hash-chained ``history.archived`` audit row of the instance's stream, in
 the step's transaction. :func:`archived_tasks` reads them back: which elements completed stays answerable
@@ -13,11 +14,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.bpmn import task_tree
+from engine.bpmn.running_process import RunningProcess
 from engine.services import audit
 from engine.services.audit import AuditEvent
 from engine.services.identity import SYSTEM
@@ -27,11 +27,11 @@ ARCHIVED = "history.archived"
 
 
 def archive_earlier_iterations(
-    session: Session, workflow: BpmnWorkflow, now: datetime, instance_id: str, case_id: str | None
+    session: Session, process: RunningProcess, now: datetime, instance_id: str, case_id: str | None
 ) -> int:
     """Archive the earlier loop iterations of one instance into its audit stream; returns how many tasks left
     the live tree (0 for a process without loops)."""
-    archived = task_tree.archive_earlier_iterations(workflow)
+    archived = process.archive_earlier_iterations()
     if archived:
         audit.append(
             session, now, SYSTEM,

@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.bpmn import process_state
 from engine.services import access, definitions
 from engine.services.cases import PATHWAY_KEY
 from engine.services.errors import RuleViolation
@@ -55,7 +54,7 @@ def definition_of(session: Session, instance: ProcessInstance) -> ProcessDefinit
 def instance_data(session: Session, runtime: Runtime, instance_id: str) -> dict[str, Any]:
     """The process data as of the last completed task (deserializes: single-instance views only)."""
     loaded = runtime.load(session, instance_id)
-    return json_clean(process_state.process_data(loaded.workflow))
+    return json_clean(loaded.process.process_data())
 
 
 def timers_of(session: Session, instance_id: str) -> list[Timer]:

@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.bpmn import process_state
 from engine.domain import pathway_elements as pe
 from engine.services import audit, cases, signatures
 from engine.services.audit import AuditEvent
@@ -43,14 +42,14 @@ def revise_risk_evaluation(
     definition = session.get(ProcessDefinition, loaded.row.definition_id)
     assert definition is not None
     validate_against(definition.forms.get(EVALUATION_FORM), content)
-    if process_state.element_completed(loaded.workflow, pe.SUPPLY_BATCH):
+    if loaded.process.element_completed(pe.SUPPLY_BATCH):
         raise RuleViolation("OOS-06", f"batch {case.batch_id} is already supplied: record the revision in the "
                                       "investigation and inform the physician; the request cannot be voided")
     decision_row = _decision_row(session, loaded.row.id)
     now = runtime.clock.now()
     data = dict(content)
     version_risk_evaluation(Completion(session, now, decision_row, data, {}, actor))
-    reopened = process_state.revise_decision_basis(loaded.workflow, DECISION, data)
+    reopened = loaded.process.revise_decision_basis(DECISION, data)
     assert reopened is not None and reopened.task_id == decision_row.id
     voided = reopened.voided
     if voided:

@@ -1,17 +1,18 @@
-"""Process execution: load an instance, run engine steps, project and persist the result.
+"""Process execution's bookkeeping: load an instance, advance it, project and persist what the step produced.
 
-This is the only service module that touches SpiffWorkflow objects. After every step
-it writes, in the caller's transaction:
+The engine work itself (SpiffWorkflow) is done by the instance's :class:`~engine.bpmn.running_process.
+RunningProcess`, which answers in plain values (issue 10, item 1); this module only persists. After every
+step it writes, in the caller's transaction:
 - the instance state (spec-free JSON, optimistic version check),
 - the task projection (ready user tasks, waiting worker tasks) for task lists,
 - the timers table (due times computed with the injected clock),
 - an outbox row for every new worker request,
-- audit rows for every element the engine completed.
+- audit rows for every element the engine completed (and for the earlier loop iterations that left the live
+  task tree, :mod:`engine.services.history`).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import uuid
@@ -21,26 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
-    DurationTimerEventDefinition,
-    TimeDateEventDefinition,
-    TimerEventDefinition,
-)
-from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
-from SpiffWorkflow.exceptions import WorkflowException
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import inspect as orm_state
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine.bpmn.expression_budget import step_budget
-from engine.bpmn.process_state import check_decision_outputs
+from engine.bpmn.running_process import DeployedProcesses, ProcessStopped, RunningProcess, ScriptEngine
 from engine.bpmn.serializer import InstanceSerializer
-from engine.bpmn.task_specs import WorkerServiceTask, mark_dispatched, pending_work_request
+from engine.bpmn.step_outcome import OpenTask, StepOutcome, WaitingTimer
 from engine.clock import Clock
 from engine.domain.responsibilities import role_for_duty
 from engine.logging_setup import annotate_log_context
@@ -63,9 +53,11 @@ CONCURRENT_CHANGE = (
 
 @dataclass
 class LoadedInstance:
+    """An instance row, its definition and its running process, for one step."""
+
     row: ProcessInstance
     definition: ProcessDefinition
-    workflow: BpmnWorkflow
+    process: RunningProcess
     clock: Clock | None = None
 
 
@@ -84,9 +76,8 @@ def engine_errors(loaded: LoadedInstance) -> Iterator[None]:
     """
     try:
         yield
-    except WorkflowException as exc:
-        spec = getattr(exc, "task_spec", None)
-        element = getattr(spec, "bpmn_id", None) or getattr(spec, "name", "?")
+    except ProcessStopped as exc:
+        element = exc.element_id
         where = f"process '{loaded.definition.key}' v{loaded.definition.version} stopped at element '{element}'"
         fault = definition_fault(exc)
         if fault is not None:
@@ -120,35 +111,23 @@ def lock_instance(session: Session, instance_id: str) -> ProcessInstance:
 
 
 class Runtime:
-    """Runs workflows for the service layer; holds the per-deployment spec cache."""
+    """Runs process instances for the service layer: starts, loads, advances and saves them."""
 
-    def __init__(self, clock: Clock, serializer: InstanceSerializer, script_engine: PythonScriptEngine,
+    def __init__(self, clock: Clock, serializer: InstanceSerializer, script_engine: ScriptEngine,
                  workflows: WorkflowCache | None = None) -> None:
         self.clock = clock
         self.workflows = workflows if workflows is not None else WorkflowCache(0)
         self.serializer = serializer
-        self.script_engine = script_engine
-        self._specs: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self.processes = DeployedProcesses(serializer, script_engine)
         self.completion_hooks: list[Callable[[Session, LoadedInstance], None]] = []
         self.instruments = Instruments()
-
-    # ---- specs -------------------------------------------------------------------------------
-    def specs_for(self, definition: ProcessDefinition) -> tuple[Any, dict[str, Any]]:
-        cached = self._specs.get(definition.id)
-        if cached is None:
-            cached = self.serializer.spec_from_json(definition.spec)
-            self._specs[definition.id] = cached
-        return cached
 
     # ---- lifecycle ---------------------------------------------------------------------------
     @timed_step("start_instance")
     def start(
         self, session: Session, definition: ProcessDefinition, data: dict[str, Any], actor: Actor
     ) -> LoadedInstance:
-        spec, subprocess_specs = self.specs_for(definition)
-        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
-        for task in workflow.get_tasks(state=TaskState.READY):
-            task.data.update(copy.deepcopy(data))
+        process = self.processes.start(definition.id, definition.spec, data)
         now = self.clock.now()
         row = ProcessInstance(
             id=str(uuid.uuid4()),
@@ -164,7 +143,7 @@ class Runtime:
         )
         session.add(row)
         annotate_log_context(instance_id=row.id, case_id=row.case_id)
-        loaded = LoadedInstance(row, definition, workflow, self.clock)
+        loaded = LoadedInstance(row, definition, process, self.clock)
         audit.append(
             session, now, actor,
             AuditEvent("instance.started", instance_id=row.id, case_id=data.get("case_id"),
@@ -181,45 +160,31 @@ class Runtime:
         annotate_log_context(instance_id=row.id, case_id=row.case_id)
         definition = session.get(ProcessDefinition, row.definition_id)
         assert definition is not None
-        workflow = self.workflows.take(row.id, row.version, definition.id)  # the version read under the lock
-        if workflow is None:
-            spec, subprocess_specs = self.specs_for(definition)
-            workflow = self.serializer.state_from_json(row.state, spec, subprocess_specs)
-            workflow.script_engine = self.script_engine
-        return LoadedInstance(row, definition, workflow, self.clock)
-
-    def task(self, loaded: LoadedInstance, task_id: str) -> Any:
-        task = loaded.workflow.get_task_from_id(uuid.UUID(task_id))
-        if task is None:
-            raise NotFound(f"task {task_id} is not part of instance {loaded.row.id}")
-        return task
+        process = self.workflows.take(row.id, row.version, definition.id)  # the version read under the lock
+        if process is None:
+            process = self.processes.restore(definition.id, definition.spec, row.state)
+        return LoadedInstance(row, definition, process, self.clock)
 
     def advance(self, session: Session, loaded: LoadedInstance, actor: Actor = SYSTEM) -> None:
         """Run engine steps, then project and persist everything the step produced."""
         self._claim_version(session, loaded)
-        completed: list[Any] = []
-
-        def did_complete(task: Any) -> None:
-            check_decision_outputs(task)
-            completed.append(task)
-
-        with engine_errors(loaded), step_budget():
-            loaded.workflow.do_engine_steps(did_complete_task=did_complete)
+        with engine_errors(loaded):
+            outcome = loaded.process.advance()
         now = self.clock.now()
         case_id = loaded.row.case_id
-        for task in completed:
-            if task.task_spec.bpmn_id is not None and not isinstance(task.task_spec, WorkerServiceTask):
+        for element in outcome.completed_elements:
+            if not element.worker:
                 audit.append(
                     session, now, SYSTEM,
                     AuditEvent("element.completed", instance_id=loaded.row.id, case_id=case_id,
-                               element_id=task.task_spec.bpmn_id, task_id=str(task.id)),
+                               element_id=element.element_id, task_id=element.task_id),
                     role="system",
                 )
-        self._dispatch_work(session, loaded, now, case_id)
-        self._project_user_tasks(session, loaded, now, case_id)
+        self._dispatch_work(session, loaded, outcome, now, case_id)
+        self._project_user_tasks(session, loaded, outcome, now, case_id)
         with engine_errors(loaded):  # timer expressions are evaluated here
-            self._project_timers(session, loaded, now)
-        self._save(session, loaded, now, case_id)
+            self._project_timers(session, loaded, outcome, now)
+        self._save(session, loaded, outcome, now, case_id)
 
     @staticmethod
     def _claim_version(session: Session, loaded: LoadedInstance) -> None:
@@ -237,22 +202,20 @@ class Runtime:
         set_committed_value(row, "version", row.version + 1)
 
     # ---- projections -------------------------------------------------------------------------
-    def _element(self, loaded: LoadedInstance, element_id: str) -> dict[str, Any]:
-        return loaded.definition.elements.get(element_id, {})
-
+    @staticmethod
     def _new_task_row(
-        self, loaded: LoadedInstance, task: Any, kind: str, state: str, now: datetime, case_id: str | None
+        loaded: LoadedInstance, task: OpenTask, kind: str, state: str, now: datetime, case_id: str | None
     ) -> TaskRow:
-        element = self._element(loaded, task.task_spec.bpmn_id)
+        element = loaded.definition.elements.get(task.element_id, {})
         duty = element.get("properties", {}).get("responsibleDuty")
-        role = role_for_duty(task.data.get("responsibilities"), duty) or element.get("role")
+        role = role_for_duty(task.responsibilities, duty) or element.get("role")
         return TaskRow(
-            id=str(task.id),
+            id=task.task_id,
             instance_id=loaded.row.id,
             case_id=case_id,
             batch_id=loaded.row.batch_id,
-            element_id=task.task_spec.bpmn_id,
-            name=task.task_spec.bpmn_name,
+            element_id=task.element_id,
+            name=task.name,
             kind=kind,
             role=role,
             form=element.get("form"),
@@ -260,44 +223,43 @@ class Runtime:
             created_at=now,
         )
 
-    def _dispatch_work(self, session: Session, loaded: LoadedInstance, now: datetime, case_id: str | None) -> None:
-        for task in loaded.workflow.get_tasks(state=TaskState.STARTED):
-            request = pending_work_request(task)
-            if request is None:
-                continue
+    def _dispatch_work(
+        self, session: Session, loaded: LoadedInstance, outcome: StepOutcome, now: datetime, case_id: str | None
+    ) -> None:
+        for request in outcome.work_requests:
             message_id = str(uuid.uuid4())
             body = {
                 "message_id": message_id,
                 "instance_id": loaded.row.id,
-                "task_id": str(task.id),
-                "element_id": task.task_spec.bpmn_id,
-                "element_name": task.task_spec.bpmn_name,
+                "task_id": request.task_id,
+                "element_id": request.element_id,
+                "element_name": request.name,
                 "case_id": case_id,
                 "batch_id": loaded.row.batch_id,
-                "operation": request["operation"],
-                "params": request["params"],
-                "context": json_clean(task.data),
+                "operation": request.operation,
+                "params": request.params,
+                "context": json_clean(request.data),
                 "requested_at": now.isoformat(),
             }
             session.add(OutboxMessage(
-                message_id=message_id, routing_key=WORK_ROUTING_PREFIX + request["operation"],
+                message_id=message_id, routing_key=WORK_ROUTING_PREFIX + request.operation,
                 body=body, created_at=now,
             ))
-            session.add(self._new_task_row(loaded, task, "service", "waiting", now, case_id))
-            mark_dispatched(task)
+            session.add(self._new_task_row(loaded, request, "service", "waiting", now, case_id))
+            loaded.process.work_dispatched(request.task_id)
             audit.append(
                 session, now, SYSTEM,
                 AuditEvent("work.requested", instance_id=loaded.row.id, case_id=case_id,
-                           element_id=task.task_spec.bpmn_id, task_id=str(task.id),
-                           data_after={"operation": request["operation"], "params": request["params"],
+                           element_id=request.element_id, task_id=request.task_id,
+                           data_after={"operation": request.operation, "params": request.params,
                                        "message_id": message_id}),
                 role="system",
             )
 
     def _project_user_tasks(
-        self, session: Session, loaded: LoadedInstance, now: datetime, case_id: str | None
+        self, session: Session, loaded: LoadedInstance, outcome: StepOutcome, now: datetime, case_id: str | None
     ) -> None:
-        ready = {str(t.id): t for t in loaded.workflow.get_tasks(state=TaskState.READY, manual=True)}
+        ready = {task.task_id: task for task in outcome.user_tasks}
         known = {
             row.id: row
             for row in session.scalars(
@@ -313,63 +275,46 @@ class Runtime:
                 row.state = "cancelled"
                 row.completed_at = now
 
-    def _project_timers(self, session: Session, loaded: LoadedInstance, now: datetime) -> None:
-        waiting = {
-            str(t.id): t
-            for t in loaded.workflow.get_tasks(state=TaskState.WAITING)
-            if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)
-        }
+    def _project_timers(self, session: Session, loaded: LoadedInstance, outcome: StepOutcome, now: datetime) -> None:
+        waiting = {timer.task_id: timer for timer in outcome.timers}
         known = {
             row.id: row
             for row in session.scalars(select(Timer).where(  # the waiting ones and these: not the past
                 Timer.instance_id == loaded.row.id, or_(Timer.status == "waiting", Timer.id.in_(list(waiting)))))
         }
-        for task_id, task in waiting.items():
+        for task_id, timer in waiting.items():
             if task_id in known:
                 continue
-            due = self._timer_due(task, now)
+            due = loaded.process.timer_due(task_id, now)
             if due is None:
                 continue
-            session.add(Timer(id=task_id, instance_id=loaded.row.id, element_id=task.task_spec.bpmn_id,
+            session.add(Timer(id=task_id, instance_id=loaded.row.id, element_id=timer.element_id,
                               due_at=due, status="waiting"))
-            self._set_task_due(session, task, due)
+            self._set_task_due(session, timer, due)
         for task_id, row in known.items():
             if row.status == "waiting" and task_id not in waiting:
                 row.status = "cancelled"
 
     @staticmethod
-    def _set_task_due(session: Session, timer_task: Any, due: datetime) -> None:
+    def _set_task_due(session: Session, timer: WaitingTimer, due: datetime) -> None:
         """A boundary timer's activity is due by its latest timer (e.g. the 48 h deadline)."""
-        for sibling in timer_task.parent.children:
-            row = session.get(TaskRow, str(sibling.id))
-            if row is not None and sibling is not timer_task and (row.due_at is None or row.due_at < due):
+        for sibling_id in timer.siblings:
+            row = session.get(TaskRow, sibling_id)
+            if row is not None and sibling_id != timer.task_id and (row.due_at is None or row.due_at < due):
                 row.due_at = due
 
-    def _timer_due(self, task: Any, now: datetime) -> datetime | None:
-        """Due time by the injected clock; written back so the engine and the table agree."""
-        definition = task.task_spec.event_definition
-        expression = self.script_engine.evaluate(task, definition.expression)
-        if isinstance(definition, DurationTimerEventDefinition):
-            duration = TimerEventDefinition.parse_iso_duration(expression)
-            due = now + TimerEventDefinition.get_timedelta_from_start(duration, now)
-        elif isinstance(definition, TimeDateEventDefinition):
-            due = TimerEventDefinition.get_datetime(expression)
-        else:
-            log.warning("cycle timer %s is not scheduled by oospath yet", task.task_spec.bpmn_id)
-            return None
-        task._set_internal_data(event_value=due.isoformat())
-        return due
-
-    def _save(self, session: Session, loaded: LoadedInstance, now: datetime, case_id: str | None) -> None:
+    def _save(
+        self, session: Session, loaded: LoadedInstance, outcome: StepOutcome, now: datetime, case_id: str | None
+    ) -> None:
         row = loaded.row
-        history.archive_earlier_iterations(session, loaded.workflow, now, row.id, case_id)  # flat task tree
-        row.state = self.serializer.state_to_json(loaded.workflow)
+        history.archive_earlier_iterations(session, loaded.process, now, row.id, case_id)  # flat task tree
+        row.state = loaded.process.state_json()
         row.updated_at = now
-        just_completed = loaded.workflow.is_completed() and row.status != "completed"
+        just_completed = outcome.completed and row.status != "completed"
         if just_completed:
             row.status = "completed"
             row.completed_at = now
-            row.end_event = self._end_event(loaded.workflow)
+            row.end_event = outcome.end_event
         try:
             session.flush()  # the optimistic version check happens here, before anything else is written
         except StaleDataError as exc:
@@ -383,13 +328,3 @@ class Runtime:
             )
             for hook in self.completion_hooks:
                 hook(session, loaded)
-
-    @staticmethod
-    def _end_event(workflow: BpmnWorkflow) -> str | None:
-        ends = [
-            t for t in workflow.get_tasks(state=TaskState.COMPLETED)
-            if isinstance(t.task_spec, EndEvent) and t.workflow is workflow
-        ]
-        ends.sort(key=lambda t: t.last_state_change)
-        return ends[-1].task_spec.bpmn_id if ends else None
-

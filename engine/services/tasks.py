@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.bpmn import process_state
 from engine.services import access, audit, events, evidence, history, signatures
 from engine.services.audit import AuditEvent
 from engine.services.errors import Conflict, Forbidden, NotFound
@@ -117,7 +116,7 @@ def task_data(session: Session, runtime: Runtime, row: TaskRow) -> dict[str, Any
     if archived is not None:  # an earlier loop iteration's task, no longer in the live task tree
         return json_clean(archived)
     loaded = runtime.load(session, row.instance_id)
-    return json_clean(process_state.task_data(runtime.task(loaded, row.id)))
+    return json_clean(loaded.process.task_data(row.id))
 
 
 def signature_requirement(session: Session, row: TaskRow, data: dict[str, Any] | None = None
@@ -196,16 +195,15 @@ def complete_task(
     _check_actor(row, actor)
     validate_against(form_schema(session, row), data)
     loaded = runtime.load(session, row.instance_id)
-    task = runtime.task(loaded, task_id)
     now = runtime.clock.now()
     data = dict(data)
-    seen = process_state.task_data(task)
+    seen = loaded.process.task_data(task_id)
     apply_rules(Completion(session, now, row, data, seen, actor))
     before = {key: seen.get(key) for key in data}
     manifestation = _sign_completion(session, runtime, row, data, actor, signature)
     signed = {f"signature__{row.element_id}": manifestation} if manifestation is not None else {}
     with engine_errors(loaded):
-        process_state.complete_user_task(task, {**data, **signed})
+        loaded.process.complete_user_task(task_id, {**data, **signed})
     row.state = "completed"
     row.completed_at = now
     row.completed_by = actor.user

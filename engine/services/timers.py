@@ -19,7 +19,6 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine.bpmn import process_state
 from engine.services import audit, events
 from engine.services.audit import AuditEvent
 from engine.services.identity import SYSTEM
@@ -64,8 +63,7 @@ def fire_timer(session: Session, runtime: Runtime, timer_id: str) -> bool:
     if timer is None:
         return False
     loaded = runtime.load(session, timer.instance_id)
-    task = runtime.task(loaded, timer.id)
-    process_state.fire_timer_event(loaded.workflow, task)
+    loaded.process.fire_timer(timer.id)
     late_by = (now - timer.due_at).total_seconds() / 3600
     audit.append(session, now, SYSTEM, AuditEvent(
         "timer.fired", instance_id=timer.instance_id, case_id=loaded.row.case_id,

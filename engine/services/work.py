@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine.bpmn import process_state
 from engine.services import audit, events
 from engine.services.audit import AuditEvent
 from engine.services.identity import Actor
@@ -43,9 +42,8 @@ def apply_work_result(session: Session, runtime: Runtime, message: dict[str, Any
         log.warning("result %s for unknown or finished task %s ignored", message_id, message.get("task_id"))
         return "ignored"
     loaded = runtime.load(session, instance.id)
-    task = runtime.task(loaded, row.id)
     result = message.get("result", {})
-    if not process_state.apply_worker_result(task, result):
+    if not loaded.process.apply_worker_result(row.id, result):
         log.warning("result %s for task %s that no longer waits for it ignored", message_id, row.id)
         return "ignored"
     worker = Actor(message.get("worker", "worker"), frozenset({"system"}))

@@ -70,9 +70,7 @@ def test_two_concurrent_completions_of_one_task_cannot_both_succeed(app: Oospath
     with app.uow() as slow:
         loaded = app.runtime.load(slow.session, instance_id)
         complete(app, task.id, {"approved": True})
-        spiff_task = app.runtime.task(loaded, task.id)
-        spiff_task.set_data(approved=False)
-        spiff_task.run()
+        loaded.process.complete_user_task(task.id, {"approved": False})
         with pytest.raises(Conflict, match="changed by another request"):
             app.runtime.advance(slow.session, loaded, QA)
             slow.commit()

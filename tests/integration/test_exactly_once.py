@@ -169,9 +169,7 @@ def test_a_step_on_an_instance_changed_since_it_was_read_is_a_409_not_a_duplicat
     with app.uow() as stale:
         loaded = app.runtime.load(stale.session, case.instance_id)
         complete(app, task.id, form, QA)  # commits meanwhile
-        late = app.runtime.task(loaded, task.id)
-        late.set_data(**form | {"root_cause": "late"})
-        late.run()
+        loaded.process.complete_user_task(task.id, form | {"root_cause": "late"})
         with pytest.raises(Conflict, match="changed by another request"):
             app.runtime.advance(stale.session, loaded, OTHER_QA)
     assert [e.actor for e in audit_rows(app, "task.completed", task.id)] == [QA.user]

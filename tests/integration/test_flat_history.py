@@ -47,7 +47,7 @@ def review_round(app: Oospath, instance_id: str, another: bool = True) -> None:
 def tree_and_state(app: Oospath, instance_id: str) -> tuple[int, int]:
     with app.uow() as uow:
         loaded = app.runtime.load(uow.session, instance_id)
-        return task_tree.live_tree_size(loaded.workflow), len(loaded.row.state)
+        return loaded.process.live_tree_size(), len(loaded.row.state)
 
 
 def instance(app: Oospath, instance_id: str) -> ProcessInstance:
