@@ -55,9 +55,9 @@ def get_task(task_id: str) -> dict[str, Any]:
     with app.uow() as uow:
         row = tasks.task_for_reader(uow.session, task_id, actor)
         return task_view(row) | {
-            "form": tasks.form_schema(uow.session, row),
+            "form": tasks.form_schema(uow.session, app.runtime, row),
             "data": tasks.task_data(uow.session, app.runtime, row),
-            "signature": tasks.signature_requirement(uow.session, row),
+            "signature": tasks.signature_requirement(uow.session, app.runtime, row),
             "signatures": [signatures.manifestation(s) for s in signatures.signature_of(uow.session, "task", row.id)],
         }
 

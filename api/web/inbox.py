@@ -147,7 +147,7 @@ def claim(task_id: str) -> BaseResponse | tuple[str, int]:
 def complete(task_id: str) -> BaseResponse | tuple[str, int]:
     app, actor = container(), current_actor()
     with app.uow() as uow:
-        schema = tasks.form_schema(uow.session, tasks.get_task(uow.session, task_id)) or {}
+        schema = tasks.form_schema(uow.session, app.runtime, tasks.get_task(uow.session, task_id)) or {}
     data = forms.data_from(schema, request.form)
     if request.form.get("action") == "add_row":
         return _task_page(task_id, data, [], extra_rows=2)
@@ -173,14 +173,14 @@ def _task_page(task_id: str, data: dict[str, Any], problems: list[dict[str, Any]
     app, actor = container(), current_actor()
     with app.uow() as uow:
         row = tasks.task_for_reader(uow.session, task_id, actor)
-        schema = tasks.form_schema(uow.session, row) or {"type": "object", "properties": {}}
+        schema = tasks.form_schema(uow.session, app.runtime, row) or {"type": "object", "properties": {}}
         by_field, general = forms.errors_by_field(problems)
         case = cases.get_case(uow.session, row.case_id) if row.case_id else None
         return render(
             "task.html", status, task=row, case=case, schema=schema, general_errors=general, refusal=refusal,
             fields=forms.fields_of(schema, data, by_field, extra_rows=extra_rows),
             requirements=forms.requirements_cited(schema),
-            signature=tasks.signature_requirement(uow.session, row, data or None),
+            signature=tasks.signature_requirement(uow.session, app.runtime, row, data or None),
             first_signing=signatures.first_signing(uow.session, actor),
             can_act=actor.has_role(row.role) and row.state == "ready" and row.assignee in (None, actor.user),
             signatures=[signatures.manifestation(s) for s in signatures.signature_of(uow.session, "task", row.id)],

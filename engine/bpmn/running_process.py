@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,15 +97,28 @@ class DeployedProcesses:
         self._serializer = serializer
         self._script_engine = script_engine
         self._specs: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._has_timers: dict[int, bool] = {}
 
-    def _specs_of(self, definition_id: int, spec_json: str) -> tuple[Any, dict[str, Any]]:
+    def _specs_of(self, definition_id: int, spec_json: Callable[[], str]) -> tuple[Any, dict[str, Any]]:
         cached = self._specs.get(definition_id)
         if cached is None:
-            cached = self._serializer.spec_from_json(spec_json)
+            cached = self._serializer.spec_from_json(spec_json())
             self._specs[definition_id] = cached
         return cached
 
-    def start(self, definition_id: int, spec_json: str, data: dict[str, Any]) -> RunningProcess:
+    def has_timers(self, definition_id: int) -> bool:
+        """Whether the deployment has any timer event (top level or in a subprocess); a deployment without one
+        never has a timer to schedule or cancel. Known once one of its processes was started or restored."""
+        known = self._has_timers.get(definition_id)
+        if known is None:
+            spec, subprocess_specs = self._specs[definition_id]
+            specs = [spec, *subprocess_specs.values()]
+            known = self._has_timers[definition_id] = any(
+                isinstance(getattr(task_spec, "event_definition", None), TimerEventDefinition)
+                for process_spec in specs for task_spec in process_spec.task_specs.values())
+        return known
+
+    def start(self, definition_id: int, spec_json: Callable[[], str], data: dict[str, Any]) -> RunningProcess:
         """A new process of the deployment, its start data given to the tasks ready at its start (not advanced)."""
         spec, subprocess_specs = self._specs_of(definition_id, spec_json)
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=self._script_engine)
@@ -113,8 +126,9 @@ class DeployedProcesses:
             task.data.update(copy.deepcopy(data))
         return RunningProcess(workflow, self._serializer)
 
-    def restore(self, definition_id: int, spec_json: str, state_json: str) -> RunningProcess:
-        """The process as its stored state left it."""
+    def restore(self, definition_id: int, spec_json: Callable[[], str], state_json: str) -> RunningProcess:
+        """The process as its stored state left it (``spec_json`` is read only the first time a deployment is
+        seen)."""
         spec, subprocess_specs = self._specs_of(definition_id, spec_json)
         workflow = self._serializer.state_from_json(state_json, spec, subprocess_specs)
         workflow.script_engine = self._script_engine

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.services import definitions
+from engine.services.runtime import STEP_ACTION
 from engine.store.models import AuditEntry, CaseRow, ProcessDefinition, ProcessInstance, TaskRow, Timer
 
 COMPLETION_ACTIONS = ("element.completed", "task.completed", "timer.fired")
@@ -30,14 +31,24 @@ def process_diagram(session: Session, definition: ProcessDefinition) -> str:
     return files[0].content if files else ""
 
 
+def completed_elements(session: Session, instance_id: str) -> set[str]:
+    """The elements the instance's audit trail records as completed: user tasks, fired timers, and the elements
+    each engine step lists (older installations recorded one ``element.completed`` row per element)."""
+    completed = set(session.scalars(select(AuditEntry.element_id).where(
+        AuditEntry.stream == instance_id, AuditEntry.action.in_(COMPLETION_ACTIONS),
+        AuditEntry.element_id.is_not(None))))
+    for step in session.scalars(select(AuditEntry.data_after).where(
+            AuditEntry.stream == instance_id, AuditEntry.action == STEP_ACTION)):
+        completed.update(element["element_id"] for element in (step or {}).get("elements", []))
+    return completed
+
+
 def diagram_state(session: Session, case: CaseRow, now: datetime) -> dict[str, Any]:
     """The case's diagram and marking; ``version`` changes whenever the marking does."""
     instance = session.get(ProcessInstance, case.instance_id)
     if instance is None:
         return {"bpmn": "", "completed": [], "active": [], "timers": [], "version": "none"}
-    completed = sorted(set(session.scalars(select(AuditEntry.element_id).where(
-        AuditEntry.stream == instance.id, AuditEntry.action.in_(COMPLETION_ACTIONS),
-        AuditEntry.element_id.is_not(None)))))
+    completed = sorted(completed_elements(session, instance.id))
     active = sorted(set(session.scalars(select(TaskRow.element_id).where(
         TaskRow.instance_id == instance.id, TaskRow.state.in_(("ready", "waiting"))))))
     timers = [{"element_id": t.element_id, "due_at": t.due_at.isoformat(), "overdue": t.due_at <= now,

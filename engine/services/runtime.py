@@ -7,8 +7,8 @@ step it writes, in the caller's transaction:
 - the task projection (ready user tasks, waiting worker tasks) for task lists,
 - the timers table (due times computed with the injected clock),
 - an outbox row for every new worker request,
-- audit rows for every element the engine completed (and for the earlier loop iterations that left the live
-  task tree, :mod:`engine.services.history`).
+- one audit row listing the elements the engine completed in the step (``elements.completed``), and one for
+  the earlier loop iterations that left the live task tree (:mod:`engine.services.history`).
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ from engine.store.models import OutboxMessage, ProcessDefinition, ProcessInstanc
 log = logging.getLogger(__name__)
 
 WORK_ROUTING_PREFIX = "work."
+#: The audit action of an engine step: ``data_after["elements"]`` lists what it completed, in order.
+STEP_ACTION = "elements.completed"
 CONCURRENT_CHANGE = (
     "the process instance was changed by another request at the same time; reload the task and try again"
 )
@@ -59,6 +61,14 @@ class LoadedInstance:
     definition: ProcessDefinition
     process: RunningProcess
     clock: Clock | None = None
+
+
+@dataclass(frozen=True)
+class DefinitionContent:
+    """A deployed definition's element table (names, roles, properties, forms) and its JSON Schema forms."""
+
+    elements: dict[str, Any]
+    forms: dict[str, Any]
 
 
 def json_clean(data: dict[str, Any]) -> dict[str, Any]:
@@ -121,13 +131,22 @@ class Runtime:
         self.processes = DeployedProcesses(serializer, script_engine)
         self.completion_hooks: list[Callable[[Session, LoadedInstance], None]] = []
         self.instruments = Instruments()
+        self._contents: dict[int, DefinitionContent] = {}
+
+    def content_of(self, definition: ProcessDefinition) -> DefinitionContent:
+        """The deployment's elements and forms, read from the database once per process (they never change
+        after deployment; only the definition's status does)."""
+        content = self._contents.get(definition.id)
+        if content is None:
+            content = self._contents[definition.id] = DefinitionContent(definition.elements, definition.forms)
+        return content
 
     # ---- lifecycle ---------------------------------------------------------------------------
     @timed_step("start_instance")
     def start(
         self, session: Session, definition: ProcessDefinition, data: dict[str, Any], actor: Actor
     ) -> LoadedInstance:
-        process = self.processes.start(definition.id, definition.spec, data)
+        process = self.processes.start(definition.id, lambda: definition.spec, data)
         now = self.clock.now()
         row = ProcessInstance(
             id=str(uuid.uuid4()),
@@ -162,7 +181,7 @@ class Runtime:
         assert definition is not None
         process = self.workflows.take(row.id, row.version, definition.id)  # the version read under the lock
         if process is None:
-            process = self.processes.restore(definition.id, definition.spec, row.state)
+            process = self.processes.restore(definition.id, lambda: definition.spec, row.state)
         return LoadedInstance(row, definition, process, self.clock)
 
     def advance(self, session: Session, loaded: LoadedInstance, actor: Actor = SYSTEM) -> None:
@@ -172,14 +191,15 @@ class Runtime:
             outcome = loaded.process.advance()
         now = self.clock.now()
         case_id = loaded.row.case_id
-        for element in outcome.completed_elements:
-            if not element.worker:
-                audit.append(
-                    session, now, SYSTEM,
-                    AuditEvent("element.completed", instance_id=loaded.row.id, case_id=case_id,
-                               element_id=element.element_id, task_id=element.task_id),
-                    role="system",
-                )
+        completed = [{"element_id": e.element_id, "task_id": e.task_id}
+                     for e in outcome.completed_elements if not e.worker]
+        if completed:  # one hash-chained row per step, listing every element the engine completed in it
+            audit.append(
+                session, now, SYSTEM,
+                AuditEvent(STEP_ACTION, instance_id=loaded.row.id, case_id=case_id,
+                           data_after={"elements": completed}),
+                role="system",
+            )
         self._dispatch_work(session, loaded, outcome, now, case_id)
         self._project_user_tasks(session, loaded, outcome, now, case_id)
         with engine_errors(loaded):  # timer expressions are evaluated here
@@ -202,11 +222,10 @@ class Runtime:
         set_committed_value(row, "version", row.version + 1)
 
     # ---- projections -------------------------------------------------------------------------
-    @staticmethod
     def _new_task_row(
-        loaded: LoadedInstance, task: OpenTask, kind: str, state: str, now: datetime, case_id: str | None
+        self, loaded: LoadedInstance, task: OpenTask, kind: str, state: str, now: datetime, case_id: str | None
     ) -> TaskRow:
-        element = loaded.definition.elements.get(task.element_id, {})
+        element = self.content_of(loaded.definition).elements.get(task.element_id, {})
         duty = element.get("properties", {}).get("responsibleDuty")
         role = role_for_duty(task.responsibilities, duty) or element.get("role")
         return TaskRow(
@@ -260,28 +279,23 @@ class Runtime:
         self, session: Session, loaded: LoadedInstance, outcome: StepOutcome, now: datetime, case_id: str | None
     ) -> None:
         ready = {task.task_id: task for task in outcome.user_tasks}
-        known = {
-            row.id: row
-            for row in session.scalars(
-                select(TaskRow).where(TaskRow.instance_id == loaded.row.id, TaskRow.kind == "user",
-                                      or_(TaskRow.state == "ready", TaskRow.id.in_(list(ready))))  # not the past
-            )
-        }
+        known = dict(session.execute(  # ids and states only: the rows themselves are not needed
+            select(TaskRow.id, TaskRow.state).where(
+                TaskRow.instance_id == loaded.row.id, TaskRow.kind == "user",
+                or_(TaskRow.state == "ready", TaskRow.id.in_(list(ready))))).all())  # not the past
         for task_id, task in ready.items():
             if task_id not in known:
                 session.add(self._new_task_row(loaded, task, "user", "ready", now, case_id))
-        for task_id, row in known.items():
-            if row.state == "ready" and task_id not in ready:
-                row.state = "cancelled"
-                row.completed_at = now
+        gone = [task_id for task_id, state in known.items() if state == "ready" and task_id not in ready]
+        if gone:
+            session.execute(update(TaskRow).where(TaskRow.id.in_(gone)).values(state="cancelled", completed_at=now))
 
     def _project_timers(self, session: Session, loaded: LoadedInstance, outcome: StepOutcome, now: datetime) -> None:
+        if not outcome.timers and not self.processes.has_timers(loaded.definition.id):
+            return  # no timer event anywhere in the deployment: no timer row to add or cancel
         waiting = {timer.task_id: timer for timer in outcome.timers}
-        known = {
-            row.id: row
-            for row in session.scalars(select(Timer).where(  # the waiting ones and these: not the past
-                Timer.instance_id == loaded.row.id, or_(Timer.status == "waiting", Timer.id.in_(list(waiting)))))
-        }
+        known = dict(session.execute(select(Timer.id, Timer.status).where(  # the waiting ones and these: not the past
+            Timer.instance_id == loaded.row.id, or_(Timer.status == "waiting", Timer.id.in_(list(waiting))))).all())
         for task_id, timer in waiting.items():
             if task_id in known:
                 continue
@@ -291,9 +305,9 @@ class Runtime:
             session.add(Timer(id=task_id, instance_id=loaded.row.id, element_id=timer.element_id,
                               due_at=due, status="waiting"))
             self._set_task_due(session, timer, due)
-        for task_id, row in known.items():
-            if row.status == "waiting" and task_id not in waiting:
-                row.status = "cancelled"
+        gone = [task_id for task_id, status in known.items() if status == "waiting" and task_id not in waiting]
+        if gone:
+            session.execute(update(Timer).where(Timer.id.in_(gone)).values(status="cancelled"))
 
     @staticmethod
     def _set_task_due(session: Session, timer: WaitingTimer, due: datetime) -> None:

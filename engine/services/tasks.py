@@ -35,14 +35,14 @@ def task_for_reader(session: Session, task_id: str, actor: Actor) -> TaskRow:
     return row
 
 
-def get_task_for_step(session: Session, task_id: str) -> TaskRow:
-    """The task re-read under its instance's lock (taken before anything is written): of two concurrent
-    claims or completions the second waits, then sees the first's committed outcome and gets 409 (OOS-24:
-    one attributable decision per task)."""
+def get_task_for_step(session: Session, task_id: str) -> tuple[TaskRow, ProcessInstance]:
+    """The task re-read under its instance's lock (taken before anything is written), with the locked instance:
+    of two concurrent claims or completions the second waits, then sees the first's committed outcome and gets
+    409 (OOS-24: one attributable decision per task)."""
     row = get_task(session, task_id)
-    lock_instance(session, row.instance_id)
+    instance = lock_instance(session, row.instance_id)
     session.refresh(row)
-    return row
+    return row, instance
 
 
 def list_tasks(
@@ -100,14 +100,15 @@ def _task_page(session: Session, query: Any, page: PageRequest) -> Page[TaskRow]
     return page_of(rows, page.limit, lambda t: (t.due_at, t.created_at, t.id))
 
 
-def form_schema(session: Session, row: TaskRow) -> dict[str, Any] | None:
+def form_schema(session: Session, runtime: Runtime, row: TaskRow) -> dict[str, Any] | None:
+    """The JSON Schema of the task's form (from the runtime's copy of its deployment's forms)."""
     if row.form is None:
         return None
     instance = session.get(ProcessInstance, row.instance_id)
     assert instance is not None
     definition = session.get(ProcessDefinition, instance.definition_id)
     assert definition is not None
-    return definition.forms.get(row.form)
+    return runtime.content_of(definition).forms.get(row.form)
 
 
 def task_data(session: Session, runtime: Runtime, row: TaskRow) -> dict[str, Any]:
@@ -119,13 +120,13 @@ def task_data(session: Session, runtime: Runtime, row: TaskRow) -> dict[str, Any
     return json_clean(loaded.process.task_data(row.id))
 
 
-def signature_requirement(session: Session, row: TaskRow, data: dict[str, Any] | None = None
+def signature_requirement(session: Session, runtime: Runtime, row: TaskRow, data: dict[str, Any] | None = None
                           ) -> dict[str, str] | None:
     """What signing this task means (the form's ``x-oospath-signature``), or None for an unsigned task.
 
     ``{"meaning": "request", "alternative": {"field": "request_batch", "equals": false, "meaning": "decline"}}``
     gives the meaning that applies to ``data`` (a physician's request or decline, OOS-24)."""
-    declared = (form_schema(session, row) or {}).get("x-oospath-signature")
+    declared = (form_schema(session, runtime, row) or {}).get("x-oospath-signature")
     if not declared:
         return None
     meaning, statement = declared["meaning"], declared.get("statement")
@@ -139,7 +140,7 @@ def _sign_completion(session: Session, runtime: Runtime, row: TaskRow, data: dic
                      credentials: signatures.Credentials | None) -> dict[str, Any] | None:
     """OOS-24: a signed task is completed only with the signer's credentials; binds the data and the documents
     at this moment (the case's records or the review's report files, by SHA-256) to the signature."""
-    wanted = signature_requirement(session, row, data)
+    wanted = signature_requirement(session, runtime, row, data)
     if wanted is None:
         return None
     documents = evidence.documents_at(session, row.case_id, row.instance_id)
@@ -167,7 +168,7 @@ def _check_open(row: TaskRow) -> None:
 
 
 def claim_task(session: Session, runtime: Runtime, task_id: str, actor: Actor) -> TaskRow:
-    row = get_task_for_step(session, task_id)
+    row, _instance = get_task_for_step(session, task_id)
     _check_open(row)
     _check_actor(row, actor)
     if row.assignee is not None:
@@ -188,13 +189,13 @@ def complete_task(
 ) -> TaskRow:
     """Validate, sign when the task is signed, run the user task, advance the engine and persist: one
     transaction."""
-    row = get_task_for_step(session, task_id)
+    row, instance = get_task_for_step(session, task_id)
     if row.kind != "user":
         raise Conflict(f"task '{row.element_id}' is performed by a worker, not by a user")
     _check_open(row)
     _check_actor(row, actor)
-    validate_against(form_schema(session, row), data)
-    loaded = runtime.load(session, row.instance_id)
+    loaded = runtime.load(session, instance.id)  # holds the locked instance and its definition for this step
+    validate_against(runtime.content_of(loaded.definition).forms.get(row.form) if row.form else None, data)
     now = runtime.clock.now()
     data = dict(data)
     seen = loaded.process.task_data(task_id)

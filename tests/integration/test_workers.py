@@ -154,3 +154,22 @@ def test_a_file_record_is_stored_byte_for_byte_with_its_metadata(app: Oospath, p
     with app.uow() as uow:
         row = uow.session.get(RecordRow, result["record_id"])
         assert (row.media_type, row.size, row.meta["filename"]) == ("application/pdf", len(pdf), "BMR-0102.pdf")
+
+
+def test_one_audit_row_per_engine_step_lists_its_elements_and_the_diagram_marks_them_oos16(
+        app: Oospath, pathway: EmbeddedMessaging) -> None:
+    """OOS-16: the engine's step is one hash-chained audit row naming, in order, every element it completed
+    (start event, business rule task, ...); the case page's diagram marks each of them as completed."""
+    from engine.services import case_diagram
+    from engine.store.models import AuditEntry, CaseRow
+
+    case_id = open_case(app)
+    with app.uow() as uow:
+        case = uow.session.get(CaseRow, case_id)
+        steps = list(uow.session.scalars(select(AuditEntry).where(
+            AuditEntry.stream == case.instance_id, AuditEntry.action == "elements.completed")
+            .order_by(AuditEntry.id)))
+        marking = case_diagram.diagram_state(uow.session, case, app.clock.now())
+    first = [element["element_id"] for element in steps[0].data_after["elements"]]
+    assert first[:2] == ["oos_confirmed", "determine_notified_parties"]
+    assert {"oos_confirmed", "determine_notified_parties"} <= set(marking["completed"])
