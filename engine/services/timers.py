@@ -5,10 +5,9 @@ firing never deserializes an instance that has nothing due. The engine's clock i
 only clock: SpiffWorkflow's timers never fire by themselves (see
 ``engine.bpmn.task_specs.ClockTimeDateEventDefinition``); a timer fires here, once, when
 oospath's clock has reached its due time. Each timer fires in its own transaction: the
-instance is locked first (as every step on it is), the timer row is taken with
-``FOR UPDATE SKIP LOCKED`` on PostgreSQL, and its status moves from ``waiting`` to
-``fired`` by a guarded ``UPDATE ... WHERE status = 'waiting'``, so of two schedulers
-running at once only one fires it.
+instance is locked first (as every step on it is), then the timer's status moves from
+``waiting`` to ``fired`` by a guarded ``UPDATE ... WHERE status = 'waiting'``, so of two
+schedulers running at once only one fires it.
 """
 
 from __future__ import annotations
@@ -36,33 +35,25 @@ def due_timer_ids(session: Session, now: datetime, limit: int = 100) -> list[str
     ))
 
 
-def _claim(session: Session, timer_id: str, now: datetime) -> Timer | None:
-    """The waiting, due timer marked fired in this transaction; None when another scheduler has it or had it."""
-    timer = session.scalars(select(Timer).where(Timer.id == timer_id, Timer.status == "waiting")
-                            .with_for_update(skip_locked=True).execution_options(populate_existing=True)).first()
-    if timer is None or timer.due_at > now:
-        return None
-    table = Timer.__table__
-    claimed = session.execute(update(table).where(table.c.id == timer_id, table.c.status == "waiting")
-                              .values(status="fired", fired_at=now))
-    if claimed.rowcount != 1:
-        return None
-    session.refresh(timer)
-    return timer
+def _claim(session: Session, timer: Timer, now: datetime) -> bool:
+    """Under the instance's lock: the timer moves from waiting (and due) to fired in one guarded UPDATE, so of two
+    schedulers that both listed it only the first fires it; the second finds it fired."""
+    claimed = session.execute(update(Timer).where(Timer.id == timer.id, Timer.status == "waiting",
+                                                  Timer.due_at <= now).values(status="fired", fired_at=now))
+    return claimed.rowcount == 1  # type: ignore[attr-defined]
 
 
 @timed_step("fire_timer")
 def fire_timer(session: Session, runtime: Runtime, timer_id: str) -> bool:
     """Fire one timer if it is still waiting and due by oospath's clock; True when it fired."""
-    listed = session.get(Timer, timer_id)
-    if listed is None or listed.status != "waiting":
+    timer = session.get(Timer, timer_id)
+    if timer is None or timer.status != "waiting":
         return False
-    lock_instance(session, listed.instance_id)
+    instance = lock_instance(session, timer.instance_id)  # held: the step below reads it from the session
     now = runtime.clock.now()
-    timer = _claim(session, timer_id, now)
-    if timer is None:
+    if not _claim(session, timer, now):
         return False
-    loaded = runtime.load(session, timer.instance_id)
+    loaded = runtime.load(session, instance.id)
     loaded.process.fire_timer(timer.id)
     late_by = (now - timer.due_at).total_seconds() / 3600
     audit.append(session, now, SYSTEM, AuditEvent(
