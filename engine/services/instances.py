@@ -53,8 +53,8 @@ def definition_of(session: Session, instance: ProcessInstance) -> ProcessDefinit
 
 def instance_data(session: Session, runtime: Runtime, instance_id: str) -> dict[str, Any]:
     """The process data as of the last completed task (deserializes: single-instance views only)."""
-    loaded = runtime.load(session, instance_id)
-    return json_clean(loaded.process.process_data())
+    with runtime.reading(session, instance_id) as process:
+        return json_clean(process.process_data())
 
 
 def timers_of(session: Session, instance_id: str) -> list[Timer]:

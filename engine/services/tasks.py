@@ -116,8 +116,8 @@ def task_data(session: Session, runtime: Runtime, row: TaskRow) -> dict[str, Any
     archived = None if row.state == "ready" else history.archived_task_data(session, row.instance_id, row.id)
     if archived is not None:  # an earlier loop iteration's task, no longer in the live task tree
         return json_clean(archived)
-    loaded = runtime.load(session, row.instance_id)
-    return json_clean(loaded.process.task_data(row.id))
+    with runtime.reading(session, row.instance_id) as process:
+        return json_clean(process.task_data(row.id))
 
 
 def signature_requirement(session: Session, runtime: Runtime, row: TaskRow, data: dict[str, Any] | None = None

@@ -7,7 +7,8 @@ The next load of that instance in this process *takes* it (nobody else can use i
 and only if the instance row it has just read — under the instance lock when it steps —
 carries that very version: every step, in this process or in
 another one, raises the version, so a stale one is never used. A step that fails is rolled
-back and never returns its running process, which it may have changed. The cache is a bounded
+back and never returns its running process, which it may have changed; a read (a task's or the
+process's data) gives back the one it took, unchanged, at the version it read. The cache is a bounded
 least-recently-used map; its size comes from ``Settings.workflow_cache_size`` (0 turns it off).
 """
 
@@ -53,6 +54,20 @@ class WorkflowCache:
         """Offer the running process a step just saved; it enters the cache only if the transaction commits."""
         if self.size:
             session.info.setdefault(_SAVED, {})[loaded.row.id] = (self, loaded)
+
+    def give_back(self, loaded: LoadedInstance) -> None:
+        """Return a running process that was only read (never changed) at the version its row was read at,
+        unless a newer one was kept meanwhile."""
+        if not self.size or loaded.row.status == "completed":
+            return
+        with self._lock:
+            newer = self._entries.get(loaded.row.id)
+            if newer is not None and newer[0] >= loaded.row.version:
+                return
+            self._entries[loaded.row.id] = (loaded.row.version, loaded.definition.id, loaded.process)
+            self._entries.move_to_end(loaded.row.id)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
 
     def _keep(self, loaded: LoadedInstance) -> None:
         version = orm_state(loaded.row).dict.get("version")  # as committed; never reloaded here

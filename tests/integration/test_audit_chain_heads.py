@@ -158,3 +158,36 @@ def test_a_process_never_steps_from_a_workflow_another_process_moved_past(app: O
     assert status == "completed" and data["approved"] is True
     heads, ends = heads_and_ends(app)
     assert heads == ends
+
+
+def test_reading_a_task_keeps_the_cached_workflow_and_never_revives_a_stale_one(
+        app: Oospath, monkeypatch: pytest.MonkeyPatch) -> None:
+    """# REQ: OOS-24 — reading a task's data between steps gives the workflow back to the cache (the next step
+    restores nothing), and a workflow given back by a read is never used once another process stepped past it."""
+    from engine.services import tasks
+
+    schema = (FIXTURES / "approve.schema.json").read_bytes()
+    deploy(app, {"two_reviews.bpmn": TWO_REVIEWS.encode(), "approve.schema.json": schema})
+    restores: list[str] = []
+    original = app.runtime.processes.restore
+    monkeypatch.setattr(app.runtime.processes, "restore",
+                        lambda *args: restores.append("restored") or original(*args))
+    instance_id = start(app, "two_reviews")
+    first = ready_task(app, instance_id)
+    with app.uow() as uow:
+        tasks.task_data(uow.session, app.runtime, first)
+        tasks.task_data(uow.session, app.runtime, first)
+    complete(app, first.id, {"approved": False})
+    assert restores == [], "the reads and the step used the workflow this process kept"
+    second = ready_task(app, instance_id)
+    with app.uow() as uow:
+        tasks.task_data(uow.session, app.runtime, second)  # given back at the version it read
+    other = bootstrap(app.settings, app.clock, migrate=False)
+    try:
+        complete(other, second.id, {"approved": True})  # another process completes the instance
+    finally:
+        other.db.dispose()
+    with pytest.raises(Conflict):
+        complete(app, second.id, {"approved": True})  # not from the workflow the read gave back
+    with app.uow() as uow:
+        assert instances.instance_data(uow.session, app.runtime, instance_id)["approved"] is True
