@@ -27,9 +27,9 @@ The last line printed is one JSON object with the figures; ``seconds`` and ``pea
 review's wall time and the report process's peak RSS (the larger over the backends run): with the
 defaults, one product with 200,000 batches in its four periods (issue 10: ≤ 10 s, ≤ 500 MB).
 
-The PostgreSQL run uses its own database (``--pg-url``, default
-``postgresql+psycopg://postgres@127.0.0.1:5432/oospath_bench``), dropped and created
-afresh; it is skipped with a note when the server is not reachable.
+The PostgreSQL run uses the database named by ``OOSPATH_TEST_DATABASE_URL`` when set, as the other
+PostgreSQL benches do (else ``--pg-url``, default :data:`DEFAULT_PG_URL`, created when missing), its public
+schema dropped and created afresh as the test suite does; skipped with a note when the server is not reachable.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import io
 import json
 import math
 import multiprocessing
+import os
 import resource
 import tempfile
 import time
@@ -50,8 +51,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 
 from engine.bootstrap import Oospath, bootstrap
 from engine.clock import FrozenClock
@@ -76,6 +78,8 @@ ATTRIBUTES = [  # (attribute, unit, mean, sd, decimals)
     (cat.ENDOTOXIN, cat.EU_PER_ML, 0.4, 0.12, 2),
 ]
 CHUNK = 50_000
+#: The PostgreSQL run's database when ``OOSPATH_TEST_DATABASE_URL`` is not set.
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/oospath_bench"
 ACTOR = Actor("bench", frozenset({"qa"}))
 
 
@@ -168,7 +172,8 @@ def periodic_review_status(status: str) -> str:
 
 
 def load_postgresql(app: Oospath, total: int, years: int, seed: int, products: int) -> None:
-    """COPY FROM STDIN (text format), one transaction per chunk."""
+    """COPY FROM STDIN (text format), one transaction per chunk; then VACUUM ANALYZE, the state autovacuum keeps
+    a table of past batches in (the first read of freshly copied rows also writes their hint bits back)."""
     raw = app.db.raw_connection()
     try:
         cursor = raw.cursor()
@@ -192,31 +197,41 @@ def load_postgresql(app: Oospath, total: int, years: int, seed: int, products: i
                 with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                     copy.write(buffer.getvalue())
             raw.commit()
-        cursor.execute("ANALYZE")
-        raw.commit()
     finally:
         raw.close()
+    with app.db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
 
 
 def fresh_postgresql(url: str) -> str | None:
-    """Drop and create the bench database; None (with the reason printed) when the server is not reachable."""
-    from sqlalchemy import create_engine
-
+    """Empty the bench database's public schema (the database created first when missing); None (with the
+    reason printed) when the server is not reachable."""
     target = make_url(url)
-    if target.database in (None, "", "test", "postgres"):
+    if target.database in (None, "", "postgres"):
         raise SystemExit(f"refusing to use database '{target.database}' for the benchmark: name one of its own")
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    empty = ("DROP SCHEMA IF EXISTS public CASCADE", "CREATE SCHEMA public")
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}"'))
-            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    except Exception as exc:
-        print(f"PostgreSQL at {target.render_as_string(hide_password=True)} not reachable "
-              f"({type(exc).__name__}); skipped")
-        return None
-    finally:
-        admin.dispose()
+        _execute(target, *empty)
+    except OperationalError:  # no such database yet (the default one, the first time), or no server
+        try:
+            _execute(target.set(database="postgres"), f'CREATE DATABASE "{target.database}"')
+            _execute(target, *empty)
+        except OperationalError as exc:
+            print(f"PostgreSQL at {target.render_as_string(hide_password=True)} not reachable "
+                  f"({type(exc).__name__}); skipped")
+            return None
     return url
+
+
+def _execute(url: URL, *statements: str) -> None:
+    """The statements on the database of ``url``, each committed at once."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        engine.dispose()
 
 
 def _report_child(url: str, directory: str, baseline: int, traced: bool, sender: Any) -> None:
@@ -349,7 +364,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--baseline", type=int, default=periodic_review.DEFAULT_BASELINE_PERIODS)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/oospath_bench")
+    parser.add_argument("--pg-url", default=os.environ.get("OOSPATH_TEST_DATABASE_URL") or DEFAULT_PG_URL,
+                        help=f"the PostgreSQL database (default: OOSPATH_TEST_DATABASE_URL, else {DEFAULT_PG_URL})")
     parser.add_argument("--section", choices=["all", "calibration", "database"], default="all")
     parser.add_argument("--reviews", type=int, default=600, help="stable reviews simulated for the calibration")
     parser.add_argument("--shifted-reviews", type=int, default=80, help="reviews simulated per shift")

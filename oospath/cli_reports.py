@@ -30,7 +30,7 @@ def _day(_: click.Context, __: click.Parameter, value: str) -> date:
 
 
 def _fail(exc: Exception) -> None:
-    from engine.services.batch_import import ImportRefused
+    from engine.services.batch_file import ImportRefused
 
     console.print(f"[red]{getattr(exc, 'detail', exc)}[/]")
     if isinstance(exc, ImportRefused):
@@ -57,10 +57,11 @@ def import_batches(file: Path, fmt: str | None, user: str) -> None:
     """
     from engine.bootstrap import bootstrap
     from engine.services import batch_import
+    from engine.services.batch_file import detect_format
     from engine.services.errors import ServiceError
 
     app = bootstrap()
-    fmt = fmt or batch_import.detect_format(file)
+    fmt = fmt or detect_format(file)
     content = file.read_bytes()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:

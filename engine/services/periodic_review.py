@@ -1,4 +1,4 @@
-"""The six-monthly periodic review: configuration, report generation, process starts (OOS-20 .. OOS-23).
+"""The six-monthly periodic review: report generation and the six-monthly timer (OOS-20 .. OOS-23).
 
 Why this exists: every six months the MAH sends EMA a Quality Defect Report
 setting the OOS batches administered against the batches released to
@@ -6,7 +6,9 @@ specification (OOS-20), showing trends, drift, repeat failures and
 specification appropriateness (OOS-21), and escalating recurring OOS outcomes
 to CAPA and management review (OOS-23); EMA's questions and regulatory actions
 are then tracked to closure (OOS-22). ``processes/periodic_review.bpmn`` runs
-that review; this module gives it its data and starts it.
+that review; this module gives it its data and starts it, and is the service's
+entry point for the API, the CLI and the workers (the names of the modules below
+are importable from here).
 
 * :func:`generate_report` analyses one product and period in the database
   (:mod:`engine.services.review_data`), renders HTML, PDF, JSON and the CSV
@@ -18,30 +20,18 @@ that review; this module gives it its data and starts it.
   default) is run here instead: ``oospath scheduler`` calls it on every pass
   and it starts one ``periodic_review`` instance per authorised
   cell/tissue-based product for the latest six-month period that has ended, if
-  none exists for it. The process's start event is a timer on that period's
-  end, fired at once because the period has ended.
-* :func:`start_review` is the manual start (API, CLI) for a period given.
-* :func:`map_case_outcomes` brings decisions made inside oospath into the
-  review: a QP-certified batch is ``released`` when it was certified, the batch
-  of a closed OOS case is ``oos_administered`` when the case recorded its
-  administration and ``oos_not_administered`` otherwise, decided when the
-  physician decided (or the case closed), with the case's findings as its
-  categories (severity from the case's risk evaluation: ICH Q9 severity of
-  harm 1-2 minor, 3 major, 4-5 critical).
-
-Configuration (README): ``OOSPATH_REVIEW_CONFIG`` names a JSON file with
-``cycle``, ``baseline_periods`` (six-month periods before the review period
-that form the comparator baseline and the control limits; default 3),
-``thresholds`` (fields of :class:`~engine.domain.trends.Thresholds`) and
-``products`` (per product code: ``baseline_periods``, ``thresholds``);
-``OOSPATH_REVIEW_CYCLE`` overrides the cycle (``off``: the scheduler starts no
-review).
+  none exists for it (:func:`engine.services.review_process.start_review`, also
+  the manual start for a period given).
+* :func:`load_settings` reads the configuration from the environment
+  (:mod:`engine.services.review_settings`); the review's periods are
+  :mod:`engine.services.review_periods`; decisions made inside oospath become
+  batch outcomes by :func:`engine.services.review_outcomes.map_case_outcomes`.
 """
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
+import gc
 import io
 import json
 import logging
@@ -50,119 +40,59 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.domain import pathway_elements as pe
 from engine.domain.specifications import SpecificationError, specification_in_force
-from engine.domain.trends import Period, Thresholds, TrendError, review_signals, six_monthly_periods
+from engine.domain.trends import Period, review_signals
 from engine.reporting import render_html, render_pdf, software_version, write_json
 from engine.reporting.charts import report_charts
 from engine.reporting.periodic import DatasetInfo, PeriodicReport, default_comparator_selection
 from engine.services import audit, definitions, review_data
 from engine.services.audit import AuditEvent
 from engine.services.catalog import get_product, specifications_in_effect
-from engine.services.errors import Conflict, InvalidData, NotFound
+from engine.services.errors import InvalidData, NotFound
 from engine.services.evidence import record_capture
 from engine.services.identity import SYSTEM, Actor
-from engine.services.runtime import Runtime
-from engine.services.timers import fire_timer
-from engine.store.models import (
-    Administration,
-    AuditEntry,
-    BatchRow,
-    CaseRow,
-    ProcessInstance,
-    ProductRow,
-    RiskEvaluation,
-    TaskRow,
-    Timer,
+from engine.services.review_outcomes import map_case_outcomes
+from engine.services.review_periods import (
+    cycle_anchor,
+    latest_ended_period,
+    period_from_days,
+    review_periods,
 )
+from engine.services.review_process import PROCESS_KEY, list_reviews, reviewed_products, start_review
+from engine.services.review_settings import (
+    DEFAULT_BASELINE_PERIODS,
+    DEFAULT_CYCLE,
+    ReviewSettings,
+    settings_from,
+)
+from engine.services.runtime import Runtime
 from engine.store.record_store import read_content, store_content, store_stream
-from engine.store.review_models import OosCategoryRow, PeriodicReportRow, PeriodicReviewRow
+from engine.store.review_models import PeriodicReportRow, PeriodicReviewRow
 
 if TYPE_CHECKING:
     from engine.bootstrap import Oospath
 
 log = logging.getLogger(__name__)
 
-PROCESS_KEY = pe.PERIODIC_REVIEW
 REPORT_TYPE = "periodic_review"
-DEFAULT_CYCLE = "R/2026-01-01T00:00:00Z/P6M"
-DEFAULT_BASELINE_PERIODS = 3
 FORMATS: Mapping[str, tuple[str, str]] = {
     "html": ("text/html; charset=utf-8", "html"),
     "pdf": ("application/pdf", "pdf"),
     "json": ("application/json", "json"),
     "csv": ("text/csv; charset=utf-8", "csv"),
 }
-#: Severity of an OOS category from a case's ICH Q9 risk evaluation (OOS-05): severity of harm 1-5, else risk level.
-SEVERITY_OF_HARM = {1: "minor", 2: "minor", 3: "major", 4: "critical", 5: "critical"}
-SEVERITY_OF_RISK = {"low": "minor", "medium": "major", "high": "critical"}
-_CYCLE = re.compile(r"^R\d*/(?P<anchor>[^/]+)/P6M$")
 
 
-# ---- configuration --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ReviewSettings:
-    """The review's configuration; see the module docstring and README."""
-
-    cycle: str | None = DEFAULT_CYCLE
-    baseline_periods: int = DEFAULT_BASELINE_PERIODS
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    products: Mapping[str, tuple[Thresholds, int]] = field(default_factory=dict)
-
-    def for_product(self, product_code: str) -> tuple[Thresholds, int]:
-        return self.products.get(product_code, (self.thresholds, self.baseline_periods))
-
-
-def _thresholds(data: Any, base: Thresholds, where: str) -> Thresholds:
-    if not isinstance(data, dict):
-        raise InvalidData(f"{where}: thresholds must be an object")
-    known = {f.name for f in dataclasses.fields(Thresholds)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise InvalidData(f"{where}: unknown threshold(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    values = {k: tuple(v) if k == "control_rules" else v for k, v in data.items()}
-    try:
-        return dataclasses.replace(base, **values)
-    except (TrendError, TypeError) as exc:
-        raise InvalidData(f"{where}: {exc}") from exc
-
-
-def _baseline(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidData(f"{where}: baseline_periods must be a whole number ≥ 0")
-    return value
-
-
-def settings_from(data: Mapping[str, Any], cycle_override: str | None = None, where: str = "review config"
-                  ) -> ReviewSettings:
-    """Settings from a configuration document (the JSON file's content)."""
-    unknown = sorted(set(data) - {"cycle", "baseline_periods", "thresholds", "products"})
-    if unknown:
-        raise InvalidData(f"{where}: unknown key(s) {', '.join(unknown)}")
-    cycle = cycle_override if cycle_override is not None else data.get("cycle", DEFAULT_CYCLE)
-    cycle = None if cycle in (None, "", "off") else str(cycle)
-    if cycle is not None:
-        cycle_anchor(cycle)
-    thresholds = _thresholds(data.get("thresholds", {}), Thresholds(), f"{where} thresholds")
-    baseline = _baseline(data.get("baseline_periods", DEFAULT_BASELINE_PERIODS), where)
-    products: dict[str, tuple[Thresholds, int]] = {}
-    for code, entry in (data.get("products") or {}).items():
-        if not isinstance(entry, dict) or set(entry) - {"thresholds", "baseline_periods"}:
-            raise InvalidData(f"{where} products.{code}: give 'thresholds' and/or 'baseline_periods'")
-        products[code] = (_thresholds(entry.get("thresholds", {}), thresholds, f"{where} products.{code}"),
-                          _baseline(entry.get("baseline_periods", baseline), f"{where} products.{code}"))
-    return ReviewSettings(cycle, baseline, thresholds, products)
-
-
+# ---- configuration ---------------------------------------------------------------------------------------------
 def load_settings(environ: Mapping[str, str] | None = None) -> ReviewSettings:
     """``OOSPATH_REVIEW_CONFIG`` (JSON file) and ``OOSPATH_REVIEW_CYCLE``; defaults when neither is set."""
     environ = os.environ if environ is None else environ
@@ -177,95 +107,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ReviewSettings:
             raise InvalidData(f"OOSPATH_REVIEW_CONFIG {path}: must be a JSON object")
     return settings_from(data, environ.get("OOSPATH_REVIEW_CYCLE") or None,
                          f"OOSPATH_REVIEW_CONFIG {path or '(unset)'}")
-
-
-# ---- periods ---------------------------------------------------------------------------------------------------
-def cycle_anchor(cycle: str) -> datetime:
-    """The first period start of an ``R/<start>/P6M`` cycle (OOS-20: the review is every six months)."""
-    match = _CYCLE.match(cycle.strip())
-    if not match:
-        raise InvalidData(f"review cycle '{cycle}' must be 'R/<UTC start>/P6M' (OOS-20: every six months)")
-    try:
-        anchor = datetime.fromisoformat(match["anchor"])
-    except ValueError as exc:
-        raise InvalidData(f"review cycle '{cycle}': {exc}") from exc
-    if anchor.tzinfo is None:
-        raise InvalidData(f"review cycle '{cycle}': the start needs a time zone (e.g. Z)")
-    return anchor.astimezone(UTC)
-
-
-def latest_ended_period(cycle: str, now: datetime) -> Period | None:
-    """The last six-month period of the cycle that has ended by ``now`` (None before the first one ends)."""
-    periods = six_monthly_periods(cycle_anchor(cycle), now)
-    return periods[-1] if periods else None
-
-
-def period_from_days(first_day: date, last_day: date) -> Period:
-    """The period covering ``first_day`` to ``last_day`` inclusive, as UTC ``[start, end)``."""
-    if last_day < first_day:
-        raise InvalidData(f"the period ends ({last_day}) before it starts ({first_day})")
-    end = datetime.combine(last_day + timedelta(days=1), time(0), UTC)
-    return Period(datetime.combine(first_day, time(0), UTC), end)
-
-
-def _months_before(moment: datetime, months: int) -> datetime:
-    """Calendar months earlier, the day clamped to the month's length."""
-    total = moment.month - 1 - months
-    year, month = moment.year + total // 12, total % 12 + 1
-    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
-
-
-def review_periods(current: Period, baseline_periods: int) -> list[Period]:
-    """The ``baseline_periods`` six-month periods before ``current`` (the comparator baseline), then ``current``."""
-    baseline = six_monthly_periods(_months_before(current.start, 6 * baseline_periods), current.start)
-    return [*baseline[-baseline_periods:], current] if baseline_periods else [current]
-
-
-# ---- batches decided inside oospath ----------------------------------------------------------------------------
-def severity_of_evaluation(evaluation: RiskEvaluation | None) -> str:
-    """minor, major or critical from the case's latest risk evaluation; ``unclassified`` without one."""
-    if evaluation is None:
-        return "unclassified"
-    harm = evaluation.content.get("severity")
-    if isinstance(harm, int) and harm in SEVERITY_OF_HARM:
-        return SEVERITY_OF_HARM[harm]
-    return SEVERITY_OF_RISK.get(evaluation.risk_level or "", "unclassified")
-
-
-def map_case_outcomes(session: Session) -> int:
-    """Give QP-certified batches and batches of closed OOS cases their review outcome; returns how many changed."""
-    changed = 0
-    certified = session.scalars(select(BatchRow).where(BatchRow.status == "certified", BatchRow.outcome.is_(None)))
-    for batch in certified:
-        moment = session.scalar(select(AuditEntry.at).where(
-            AuditEntry.action == "qp.certified", AuditEntry.data_after["batch_id"].as_string() == batch.batch_id)
-            .order_by(AuditEntry.id.desc()).limit(1))
-        if moment is not None:
-            batch.decided_at, batch.outcome = moment, "released"
-            changed += 1
-    closed = session.execute(select(CaseRow, BatchRow).join(BatchRow, BatchRow.batch_id == CaseRow.batch_id)
-                             .where(CaseRow.status == "closed", BatchRow.outcome.is_(None))
-                             .order_by(CaseRow.closed_at)).all()
-    for case, batch in closed:
-        administered = session.get(Administration, case.id) is not None
-        decided = session.scalar(select(TaskRow.completed_at).where(
-            TaskRow.instance_id == case.instance_id, TaskRow.element_id == pe.PHYSICIAN_DECISION,
-            TaskRow.state == "completed"))
-        batch.decided_at = decided or case.closed_at or case.opened_at
-        batch.outcome = "oos_administered" if administered else "oos_not_administered"
-        has_categories = session.scalar(select(func.count()).select_from(OosCategoryRow)
-                                        .where(OosCategoryRow.batch_id == batch.batch_id))
-        if not has_categories:
-            evaluation = session.scalar(select(RiskEvaluation).where(RiskEvaluation.case_id == case.id)
-                                        .order_by(RiskEvaluation.version.desc()).limit(1))
-            severity = severity_of_evaluation(evaluation)
-            findings = [f for f in case.findings if f.get("reason") != "no result reported"] or case.findings
-            for finding in findings:
-                session.add(OosCategoryRow(batch_id=batch.batch_id, type=finding.get("reason") or "out of limits",
-                                           attribute=finding["attribute"], severity=severity))
-        changed += 1
-    session.flush()
-    return changed
 
 
 # ---- reports ---------------------------------------------------------------------------------------------------
@@ -333,6 +174,21 @@ def render_files(report: PeriodicReport, annex_csv: BinaryIO, record_store: Path
     return {fmt: stored[fmt] for fmt in FORMATS}
 
 
+@contextmanager
+def _older_objects_set_aside() -> Iterator[None]:
+    """The objects that exist before the block (the modules, the session, the caches: about a million) left out
+    of garbage collection while it runs: a review of 200,000 batches makes millions of short-lived objects, and
+    each full collection otherwise went through all of them again (more than half a second in all). A block inside a
+    block already set aside leaves them so."""
+    set_aside_before = gc.get_freeze_count() > 0
+    gc.freeze()
+    try:
+        yield
+    finally:
+        if not set_aside_before:
+            gc.unfreeze()
+
+
 def file_name(product_code: str, period: Period, fmt: str) -> str:
     stem = _file_stem(product_code, period)
     return f"annex-{stem}.csv" if fmt == "csv" else f"periodic-review-{stem}.{FORMATS[fmt][1]}"
@@ -347,9 +203,10 @@ def generate_report(session: Session, now: datetime, record_store: Path, actor: 
     """
     settings = settings or load_settings()
     map_case_outcomes(session)
-    report, annex = build_report(session, now, product_code, period, settings)
-    with annex:
-        files = render_files(report, annex, record_store)
+    with _older_objects_set_aside():
+        report, annex = build_report(session, now, product_code, period, settings)
+        with annex:
+            files = render_files(report, annex, record_store)
     work = dict(work or {})
     artifacts: dict[str, Any] = {}
     for fmt, (digest, size) in files.items():
@@ -440,48 +297,7 @@ def report_file(session: Session, record_store: Path, report_id: str, fmt: str) 
     return content, artifact["media_type"], artifact["filename"]
 
 
-# ---- the review process ----------------------------------------------------------------------------------------
-def start_review(session: Session, runtime: Runtime, product_code: str, period: Period, actor: Actor,
-                 trigger: str = "manual") -> PeriodicReviewRow:
-    """Start ``periodic_review`` for one product and ended period (OOS-20); 409 while one is running for it."""
-    product = get_product(session, product_code)
-    now = runtime.clock.now()
-    if period.end > now:
-        raise InvalidData(f"OOS-20: the period {period.label} has not ended yet (it ends {period.end.isoformat()})")
-    running = session.scalar(select(PeriodicReviewRow.id).join(
-        ProcessInstance, ProcessInstance.id == PeriodicReviewRow.instance_id).where(
-        PeriodicReviewRow.product_code == product_code, PeriodicReviewRow.period_start == period.start,
-        PeriodicReviewRow.period_end == period.end, ProcessInstance.status == "running"))
-    if running is not None:
-        raise Conflict(f"a periodic review of {product_code} for {period.label} is already running ({running})")
-    data = {"product_code": product_code, "product_name": product.name, "period_start": period.start.isoformat(),
-            "period_end": period.end.isoformat(), "period_label": period.label, "review_trigger": trigger}
-    definition = definitions.get_definition(session, PROCESS_KEY)
-    loaded = runtime.start(session, definition, data, actor)
-    session.flush()
-    # The start event waits for the period's end; it has passed by oospath's clock, so it fires now.
-    for timer_id in session.scalars(select(Timer.id).where(Timer.instance_id == loaded.row.id,
-                                                           Timer.status == "waiting", Timer.due_at <= now)):
-        fire_timer(session, runtime, timer_id)
-    row = PeriodicReviewRow(id=str(uuid.uuid4()), product_code=product_code, period_start=period.start,
-                            period_end=period.end, instance_id=loaded.row.id, trigger=trigger, started_at=now,
-                            started_by=actor.user)
-    session.add(row)
-    audit.append(session, now, actor, AuditEvent(
-        "periodic_review.started", instance_id=loaded.row.id,
-        data_after={"review_id": row.id, "product_code": product_code, "period": period.label, "trigger": trigger,
-                    "requirement": "OOS-20"}))
-    session.flush()
-    return row
-
-
-def reviewed_products(session: Session) -> list[str]:
-    """Products the MAH reviews: authorised and cell/tissue-based (the pathway's scope, OOS-02, OOS-20)."""
-    return list(session.scalars(select(ProductRow.code).where(ProductRow.kind == "authorised",
-                                                              ProductRow.cell_tissue_based.is_(True))
-                                .order_by(ProductRow.code)))
-
-
+# ---- the six-monthly timer ----------------------------------------------------------------------------------------
 def start_due_reviews(session: Session, runtime: Runtime, settings: ReviewSettings | None = None
                       ) -> list[PeriodicReviewRow]:
     """The six-monthly timer (OOS-20): one review per reviewed product for the latest ended period, if none exists."""
@@ -504,17 +320,6 @@ def start_due_reviews(session: Session, runtime: Runtime, settings: ReviewSettin
     return started
 
 
-def list_reviews(session: Session, product_code: str | None = None) -> list[tuple[PeriodicReviewRow, str]]:
-    """Reviews, newest first, with their instance's status."""
-    query = (select(PeriodicReviewRow, ProcessInstance.status)
-             .join(ProcessInstance, ProcessInstance.id == PeriodicReviewRow.instance_id)
-             .order_by(PeriodicReviewRow.started_at.desc(), PeriodicReviewRow.id))
-    if product_code:
-        query = query.where(PeriodicReviewRow.product_code == product_code)
-    return [(row, status) for row, status in session.execute(query)]
-
-
-
 def start_due(app: Oospath) -> int:
     """One scheduler pass of the six-monthly timer in its own transaction (``oospath scheduler``)."""
     with app.uow() as uow:
@@ -522,7 +327,9 @@ def start_due(app: Oospath) -> int:
         uow.commit()
     return len(started)
 
+
 __all__ = [
+    "DEFAULT_BASELINE_PERIODS",
     "DEFAULT_CYCLE",
     "FORMATS",
     "PROCESS_KEY",

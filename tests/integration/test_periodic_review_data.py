@@ -21,8 +21,8 @@ from engine.domain.specifications import specification_in_force
 from engine.domain.trends import BatchOutcome, Thresholds, analyse_trends, six_monthly_periods
 from engine.reporting.periodic import annex_header, annex_row, dataset_sha256
 from engine.reporting.synthetic import generate_dataset
-from engine.services import batch_import, periodic_review, qp, review_data
-from engine.services.batch_import import ImportRefused
+from engine.services import batch_file, batch_import, periodic_review, qp, review_data
+from engine.services.batch_file import ImportRefused
 from engine.services.identity import Actor
 from engine.store.models import BatchRow
 from engine.store.models import TestResultRow as ResultRow
@@ -56,7 +56,7 @@ def lims_csv(batches: list[BatchOutcome]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def import_bytes(app: Oospath, content: bytes, fmt: batch_import.Format = "csv") -> batch_import.ImportSummary:
+def import_bytes(app: Oospath, content: bytes, fmt: batch_file.Format = "csv") -> batch_import.ImportSummary:
     with app.uow() as uow:
         summary = batch_import.import_batches(uow.session, app.clock.now(), QA, content, fmt)
         uow.commit()

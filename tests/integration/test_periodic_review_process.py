@@ -24,8 +24,9 @@ from engine.services import periodic_review, tasks
 from engine.services.errors import Conflict, InvalidData, ValidationFailed
 from engine.services.identity import Actor
 from engine.services.scheduling import fire_due
+from engine.store.evidence_models import RecordRow
 from engine.store.identity_models import SignatureRow
-from engine.store.models import AuditEntry, ProcessInstance, RecordRow, Timer
+from engine.store.models import AuditEntry, ProcessInstance, Timer
 from engine.store.record_store import read_content
 from engine.store.review_models import PeriodicReportRow
 from oospath.demo_people import credentials_of

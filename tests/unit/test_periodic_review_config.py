@@ -15,7 +15,7 @@ from engine.domain.trends import Period, Thresholds
 from engine.reporting.periodic import DatasetHasher, batch_row, dataset_sha256
 from engine.reporting.synthetic import generate_dataset
 from engine.services import periodic_review
-from engine.services.batch_import import ImportRefused, csv_records, detect_format, json_records, jsonl_records
+from engine.services.batch_file import ImportRefused, csv_records, detect_format, json_records, jsonl_records
 from engine.services.errors import InvalidData
 
 H1_2026 = Period(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC))
