@@ -40,6 +40,11 @@ def _optional_path(name: str) -> Path | None:
     return Path(value) if value else None
 
 
+def _optional_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
 def _flag(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     return default if not value else value.lower() not in ("false", "0", "no")
@@ -79,6 +84,10 @@ class Settings:
     # Messaging: relay and workers run in-process after each write (True, the embedded default); False when
     # RabbitMQ workers run as their own processes.
     embedded_messaging: bool = field(default_factory=lambda: _flag("OOSPATH_EMBEDDED_MESSAGING", True))
+    # Periodic review (OOS-20..23): a JSON file of thresholds and baselines, and the review cycle (ISO 8601
+    # repeating interval, or "off"); unset: the defaults of engine.services.review_settings.
+    review_config: Path | None = field(default_factory=lambda: _optional_path("OOSPATH_REVIEW_CONFIG"))
+    review_cycle: str | None = field(default_factory=lambda: os.environ.get("OOSPATH_REVIEW_CYCLE") or None)
     # Messaging: the RabbitMQ broker of `oospath relay`, `oospath worker ...` and `demo --broker amqp`.
     amqp_url: str = field(default_factory=lambda: os.environ.get("OOSPATH_AMQP_URL") or DEFAULT_AMQP_URL)
     # Messaging: prefix of exchanges and queues; unset: "oospath" ("oospath-demo" for `demo --broker amqp`).

@@ -179,7 +179,7 @@ def run_demo(console: Console, var_dir: Path | None = None, seed: int = 7) -> in
     app = bootstrap(Settings(var_dir=var_dir, database_url=f"sqlite:///{var_dir / 'oospath.db'}"), clock)
     deploy_processes(app)
     seed_products(app)
-    settings = periodic_review.load_settings()
+    settings = periodic_review.load_settings(app.settings)
     cycle = settings.cycle or periodic_review.DEFAULT_CYCLE
     period = periodic_review.latest_ended_period(cycle, clock.now())
     if period is None:

@@ -22,7 +22,7 @@ are importable from here).
   cell/tissue-based product for the latest six-month period that has ended, if
   none exists for it (:func:`engine.services.review_process.start_review`, also
   the manual start for a period given).
-* :func:`load_settings` reads the configuration from the environment
+* :func:`load_settings` reads the configuration named by ``Settings`` (``OOSPATH_REVIEW_CONFIG``/``_CYCLE``)
   (:mod:`engine.services.review_settings`); the review's periods are
   :mod:`engine.services.review_periods`; decisions made inside oospath become
   batch outcomes by :func:`engine.services.review_outcomes.map_case_outcomes`.
@@ -35,7 +35,6 @@ import gc
 import io
 import json
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -75,6 +74,7 @@ from engine.services.review_settings import (
     settings_from,
 )
 from engine.services.runtime import Runtime
+from engine.settings import Settings
 from engine.store.record_store import read_content, store_content, store_stream
 from engine.store.review_models import PeriodicReportRow, PeriodicReviewRow
 
@@ -93,11 +93,12 @@ FORMATS: Mapping[str, tuple[str, str]] = {
 
 
 # ---- configuration ---------------------------------------------------------------------------------------------
-def load_settings(environ: Mapping[str, str] | None = None) -> ReviewSettings:
-    """``OOSPATH_REVIEW_CONFIG`` (JSON file) and ``OOSPATH_REVIEW_CYCLE``; defaults when neither is set."""
-    environ = os.environ if environ is None else environ
+def load_settings(config: Settings | None = None) -> ReviewSettings:
+    """The review configuration of ``Settings.review_config`` (``OOSPATH_REVIEW_CONFIG``, a JSON file) and
+    ``Settings.review_cycle`` (``OOSPATH_REVIEW_CYCLE``); defaults when neither is set."""
+    config = config or Settings()
     data: dict[str, Any] = {}
-    path = environ.get("OOSPATH_REVIEW_CONFIG")
+    path = config.review_config
     if path:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -105,8 +106,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ReviewSettings:
             raise InvalidData(f"OOSPATH_REVIEW_CONFIG {path}: {exc}") from exc
         if not isinstance(data, dict):
             raise InvalidData(f"OOSPATH_REVIEW_CONFIG {path}: must be a JSON object")
-    return settings_from(data, environ.get("OOSPATH_REVIEW_CYCLE") or None,
-                         f"OOSPATH_REVIEW_CONFIG {path or '(unset)'}")
+    return settings_from(data, config.review_cycle, f"OOSPATH_REVIEW_CONFIG {path or '(unset)'}")
 
 
 # ---- reports ---------------------------------------------------------------------------------------------------

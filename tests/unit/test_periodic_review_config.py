@@ -17,6 +17,7 @@ from engine.reporting.synthetic import generate_dataset
 from engine.services import periodic_review
 from engine.services.batch_file import ImportRefused, csv_records, detect_format, json_records, jsonl_records
 from engine.services.errors import InvalidData
+from engine.settings import Settings
 
 H1_2026 = Period(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC))
 
@@ -24,7 +25,7 @@ H1_2026 = Period(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=U
 # ---- configuration ---------------------------------------------------------------------------------------------
 def test_defaults_are_the_six_monthly_cycle_three_baseline_periods_and_the_trend_thresholds() -> None:
     # REQ: OOS-20, OOS-23
-    settings = periodic_review.load_settings({})
+    settings = periodic_review.load_settings(Settings(review_config=None, review_cycle=None))
     assert settings.cycle == "R/2026-01-01T00:00:00Z/P6M"
     assert settings.for_product("ANY") == (Thresholds(), 3)
 
@@ -34,7 +35,7 @@ def test_thresholds_and_baseline_come_from_the_json_file_with_product_overrides(
     config = tmp_path / "review.json"
     config.write_text(json.dumps({"baseline_periods": 2, "thresholds": {"alpha": 0.01, "control_rules": ["WE1"]},
                                   "products": {"CART19-AUTH": {"thresholds": {"min_rule_events": 3}}}}))
-    settings = periodic_review.load_settings({"OOSPATH_REVIEW_CONFIG": str(config), "OOSPATH_REVIEW_CYCLE": "off"})
+    settings = periodic_review.load_settings(Settings(review_config=config, review_cycle="off"))
     assert settings.cycle is None
     assert settings.for_product("OTHER") == (Thresholds(alpha=0.01, control_rules=("WE1",)), 2)
     product, baseline = settings.for_product("CART19-AUTH")
