@@ -97,7 +97,7 @@ class DeployedProcesses:
         self._serializer = serializer
         self._script_engine = script_engine
         self._specs: dict[int, tuple[Any, dict[str, Any]]] = {}
-        self._has_timers: dict[int, bool] = {}
+        self._contents: dict[tuple[int, str], bool] = {}  # (deployment, what) -> whether it has any
 
     def _specs_of(self, definition_id: int, spec_json: Callable[[], str]) -> tuple[Any, dict[str, Any]]:
         cached = self._specs.get(definition_id)
@@ -109,13 +109,20 @@ class DeployedProcesses:
     def has_timers(self, definition_id: int) -> bool:
         """Whether the deployment has any timer event (top level or in a subprocess); a deployment without one
         never has a timer to schedule or cancel. Known once one of its processes was started or restored."""
-        known = self._has_timers.get(definition_id)
+        return self._contains(definition_id, "timers", lambda task_spec: isinstance(
+            getattr(task_spec, "event_definition", None), TimerEventDefinition))
+
+    def has_user_tasks(self, definition_id: int) -> bool:
+        """Whether the deployment has any task a person performs (top level or in a subprocess)."""
+        return self._contains(definition_id, "user tasks", lambda task_spec: bool(getattr(task_spec, "manual", False)))
+
+    def _contains(self, definition_id: int, what: str, matches: Callable[[Any], bool]) -> bool:
+        known = self._contents.get((definition_id, what))
         if known is None:
             spec, subprocess_specs = self._specs[definition_id]
-            specs = [spec, *subprocess_specs.values()]
-            known = self._has_timers[definition_id] = any(
-                isinstance(getattr(task_spec, "event_definition", None), TimerEventDefinition)
-                for process_spec in specs for task_spec in process_spec.task_specs.values())
+            known = self._contents[(definition_id, what)] = any(
+                matches(task_spec) for process_spec in [spec, *subprocess_specs.values()]
+                for task_spec in process_spec.task_specs.values())
         return known
 
     def start(self, definition_id: int, spec_json: Callable[[], str], data: dict[str, Any]) -> RunningProcess:

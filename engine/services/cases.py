@@ -147,7 +147,10 @@ def open_case(
 
 
 def close_case_on_completion(session: Session, loaded: LoadedInstance) -> None:
-    """Completion hook: the case closes when its pathway instance reaches an end event."""
+    """Completion hook: the case closes when its pathway instance reaches an end event (an instance started
+    without a case, e.g. a periodic review or a written agreement, has none to close)."""
+    if loaded.row.case_id is None:
+        return
     case = session.scalar(select(CaseRow).where(CaseRow.instance_id == loaded.row.id))
     if case is None or case.status != "open":
         return

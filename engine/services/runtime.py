@@ -286,6 +286,8 @@ class Runtime:
     def _project_user_tasks(
         self, session: Session, loaded: LoadedInstance, outcome: StepOutcome, now: datetime, case_id: str | None
     ) -> None:
+        if not outcome.user_tasks and not self.processes.has_user_tasks(loaded.definition.id):
+            return  # no user task anywhere in the deployment: no task row to add or cancel
         ready = {task.task_id: task for task in outcome.user_tasks}
         known = dict(session.execute(  # ids and states only: the rows themselves are not needed
             select(TaskRow.id, TaskRow.state).where(
