@@ -82,10 +82,9 @@ def national_requirement_for(session: Session, country: str) -> NationalRequirem
         raise RuleViolation("OOS-14", str(exc)) from exc
 
 
-def open_case(
-    session: Session, runtime: Runtime, batch_id: str, exceptional_use_reason: str, actor: Actor
-) -> CaseRow:
-    """Start the pathway for an OOS batch of a cell/tissue-based product, or refuse naming the rule."""
+def _eligible_assessment(session: Session, batch_id: str, exceptional_use_reason: str) -> catalog.BatchAssessment:
+    """The batch's assessment when a case may be opened for it: undecided, out of specification, of a
+    cell/tissue-based product (OOS-01/02), with the reason its use is exceptional (OOS-02)."""
     assessment = catalog.assess_batch(session, batch_id)
     _check_batch_undecided(session, assessment.batch)
     try:
@@ -94,6 +93,14 @@ def open_case(
         raise RuleViolation(exc.requirement, str(exc)) from exc
     if not exceptional_use_reason or not exceptional_use_reason.strip():
         raise RuleViolation("OOS-02", "every case records why its use is exceptional: give exceptional_use_reason")
+    return assessment
+
+
+def open_case(
+    session: Session, runtime: Runtime, batch_id: str, exceptional_use_reason: str, actor: Actor
+) -> CaseRow:
+    """Start the pathway for an OOS batch of a cell/tissue-based product, or refuse naming the rule."""
+    assessment = _eligible_assessment(session, batch_id, exceptional_use_reason)
     now = runtime.clock.now()
     reference = _next_reference(session, now.year)  # first write: the checks below see every committed opening
     _check_no_open_case(session, batch_id)
