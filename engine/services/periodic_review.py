@@ -61,7 +61,6 @@ from engine.services.evidence import record_capture
 from engine.services.identity import SYSTEM, Actor
 from engine.services.review_outcomes import map_case_outcomes
 from engine.services.review_periods import (
-    cycle_anchor,
     latest_ended_period,
     period_from_days,
     review_periods,
@@ -336,7 +335,6 @@ __all__ = [
     "REPORT_TYPE",
     "ReviewSettings",
     "build_report",
-    "cycle_anchor",
     "generate_report",
     "get_report",
     "latest_ended_period",
