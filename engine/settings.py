@@ -40,11 +40,6 @@ def _optional_path(name: str) -> Path | None:
     return Path(value) if value else None
 
 
-def _optional_path(name: str) -> Path | None:
-    value = os.environ.get(name)
-    return Path(value) if value else None
-
-
 def _flag(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     return default if not value else value.lower() not in ("false", "0", "no")

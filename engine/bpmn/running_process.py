@@ -97,7 +97,7 @@ class DeployedProcesses:
         self._serializer = serializer
         self._script_engine = script_engine
         self._specs: dict[int, tuple[Any, dict[str, Any]]] = {}
-        self._contents: dict[tuple[int, str], bool] = {}  # (deployment, what) -> whether it has any
+        self._has: dict[tuple[int, str], bool] = {}  # (deployment, what) -> whether it has any
 
     def _specs_of(self, definition_id: int, spec_json: Callable[[], str]) -> tuple[Any, dict[str, Any]]:
         cached = self._specs.get(definition_id)
@@ -117,10 +117,10 @@ class DeployedProcesses:
         return self._contains(definition_id, "user tasks", lambda task_spec: bool(getattr(task_spec, "manual", False)))
 
     def _contains(self, definition_id: int, what: str, matches: Callable[[Any], bool]) -> bool:
-        known = self._contents.get((definition_id, what))
+        known = self._has.get((definition_id, what))
         if known is None:
             spec, subprocess_specs = self._specs[definition_id]
-            known = self._contents[(definition_id, what)] = any(
+            known = self._has[(definition_id, what)] = any(
                 matches(task_spec) for process_spec in [spec, *subprocess_specs.values()]
                 for task_spec in process_spec.task_specs.values())
         return known

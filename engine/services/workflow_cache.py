@@ -58,22 +58,21 @@ class WorkflowCache:
     def give_back(self, loaded: LoadedInstance) -> None:
         """Return a running process that was only read (never changed) at the version its row was read at,
         unless a newer one was kept meanwhile."""
-        if not self.size or loaded.row.status == "completed":
-            return
-        with self._lock:
-            newer = self._entries.get(loaded.row.id)
-            if newer is not None and newer[0] >= loaded.row.version:
-                return
-            self._entries[loaded.row.id] = (loaded.row.version, loaded.definition.id, loaded.process)
-            self._entries.move_to_end(loaded.row.id)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+        if self.size:
+            self._put(loaded, loaded.row.version)
 
     def _keep(self, loaded: LoadedInstance) -> None:
-        version = orm_state(loaded.row).dict.get("version")  # as committed; never reloaded here
+        self._put(loaded, orm_state(loaded.row).dict.get("version"))  # as committed; never reloaded here
+
+    def _put(self, loaded: LoadedInstance, version: int | None) -> None:
+        """Keep ``loaded``'s running process at ``version`` (never in place of a newer one; never a completed
+        instance's), dropping the least recently used beyond ``size``."""
         if version is None or loaded.row.status == "completed":
             return
         with self._lock:
+            kept = self._entries.get(loaded.row.id)
+            if kept is not None and kept[0] > version:
+                return
             self._entries[loaded.row.id] = (version, loaded.definition.id, loaded.process)
             self._entries.move_to_end(loaded.row.id)
             while len(self._entries) > self.size:
